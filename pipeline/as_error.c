@@ -1,0 +1,77 @@
+/* as_error.c: error reporting helpers. */
+#include "as_error.h"
+#include "as_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int as_error_set(struct as_error *err, enum as_status status, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    err->status = status;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int as_error_prefix(struct as_error *err, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    char pre[AS_ERROR_MSG_MAX], old[AS_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    size_t np = strlen(pre);
+    if (np >= sizeof err->msg)
+        np = sizeof err->msg - 1;
+    memcpy(err->msg, pre, np);
+    as_strlcpy(err->msg + np, old, sizeof err->msg - np);
+    return -1;
+}
+
+void as_error_clear(struct as_error *err)
+{
+    if (err) {
+        err->status = AS_OK;
+        err->msg[0] = '\0';
+    }
+}
+
+const char *as_status_name(enum as_status s)
+{
+    static const char *const names[AS_STATUS_COUNT] = {
+        "ok", "usage", "config", "input", "io", "nomem", "mpi", "hdf5", "stopped", "internal",
+    };
+    return (unsigned)s < AS_STATUS_COUNT ? names[s] : "unknown";
+}
+
+int as_status_exit_code(enum as_status s)
+{
+    switch (s) {
+    case AS_OK: return AS_EXIT_OK;
+    case AS_ERR_USAGE: return AS_EXIT_USAGE;
+    case AS_ERR_CONFIG: return AS_EXIT_CONFIG;
+    case AS_ERR_INPUT: return AS_EXIT_INPUT;
+    case AS_ERR_IO: case AS_ERR_HDF5: return AS_EXIT_IO;
+    case AS_ERR_STOPPED: return AS_EXIT_RESUMABLE;
+    default: return AS_EXIT_INTERNAL;
+    }
+}
+
+void as_bug(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "attnstat: BUG at %s:%d: ", file, line);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}

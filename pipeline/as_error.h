@@ -1,0 +1,56 @@
+/* as_error.h: the one error type of attnstat, its status codes and process exit codes. */
+#ifndef AS_PIPELINE_AS_ERROR_H
+#define AS_PIPELINE_AS_ERROR_H
+
+#include <stdarg.h>
+
+enum as_status {
+    AS_OK = 0,
+    AS_ERR_USAGE,   /* bad command line */
+    AS_ERR_CONFIG,  /* bad YAML config: syntax, unknown key, wrong type, missing key */
+    AS_ERR_INPUT,   /* an input tensor file: missing, malformed, hostile, wrong shape, NaN/Inf */
+    AS_ERR_IO,      /* cannot write results, log or journal */
+    AS_ERR_NOMEM,   /* allocation failed */
+    AS_ERR_MPI,     /* an MPI call failed */
+    AS_ERR_HDF5,    /* an HDF5 call failed */
+    AS_ERR_STOPPED, /* stopped by SIGTERM/SIGUSR1: resumable */
+    AS_ERR_INTERNAL,/* a bug */
+    AS_STATUS_COUNT
+};
+
+/* Process exit codes, documented in README.md ("Exit codes"). */
+enum as_exit {
+    AS_EXIT_OK = 0,
+    AS_EXIT_USAGE = 2,
+    AS_EXIT_CONFIG = 3,
+    AS_EXIT_INPUT = 4,
+    AS_EXIT_IO = 5,
+    AS_EXIT_INTERNAL = 6,
+    AS_EXIT_RESUMABLE = 75 /* EX_TEMPFAIL: run again with --resume */
+};
+
+#define AS_ERROR_MSG_MAX 512
+
+struct as_error {
+    enum as_status status;
+    char msg[AS_ERROR_MSG_MAX];
+};
+
+/* Fill *err (may be NULL) and return -1, so call sites read `return as_error_set(...)`.
+ * The message is lowercase, git style, and names the file/key/model/layer concerned. */
+int as_error_set(struct as_error *err, enum as_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prepend context ("model 'x' layer 3: ") to an error already set. Returns -1. */
+int as_error_prefix(struct as_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void as_error_clear(struct as_error *err);
+const char *as_status_name(enum as_status status);
+int as_status_exit_code(enum as_status status);
+
+/* Programmer bugs: report file:line and abort the whole job. Never for bad input. */
+void as_bug(const char *file, int line, const char *fmt, ...) __attribute__((noreturn, format(printf, 3, 4)));
+#define AS_BUG(...) as_bug(__FILE__, __LINE__, __VA_ARGS__)
+#define AS_ASSERT(c) do { if (!(c)) as_bug(__FILE__, __LINE__, "assertion failed: %s", #c); } while (0)
+
+#endif

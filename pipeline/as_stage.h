@@ -1,0 +1,135 @@
+/* as_stage.h: the interface every statistic (stage) implements, and what the pipeline hands it.
+ *
+ * A stage is a const vtable (struct as_stage_ops) listed in pipeline/stage_registry.c. The
+ * pipeline calls, per model:
+ *   configure (once per run)  -> shape (validates inputs, sizes units)  -> schema (datasets)
+ *   -> [prepass rounds: collective, integer counters only]  -> run (once per layer = unit, on
+ *   whichever rank the plan gives it)  -> finalize (on every rank, from all the layers' rows).
+ * Stages never include mpi.h or hdf5.h and never call exit(): they read inputs through the
+ * as_tensor_file handles of the unit and write only into the caller's buffers. Everything they
+ * produce must be a deterministic function of the inputs (no dependence on rank or thread count).
+ *
+ * Results layout: a stage's datasets go to /models/<model>/<stage name>/<field name>. Fields
+ * marked per_layer have shape (n_layers, dims...) and are filled one row per unit by run();
+ * the others have shape (dims...) and are filled by finalize(). Every element is 8 bytes (float64
+ * or int64), fields are packed in schema order.
+ *
+ * Figures: `attnstat plot` draws each field from the results file by its dimension names:
+ * (layer, head) fields as heatmaps, (layer,) fields as per-layer lines across models; a stage
+ * lists the fields worth a figure in its ops->figures (NULL-terminated names). */
+#ifndef AS_PIPELINE_AS_STAGE_H
+#define AS_PIPELINE_AS_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "as_error.h"
+#include "as_reader.h"
+#include "as_util.h"
+#include "as_yaml.h"
+
+#define AS_STAGE_MAX_INPUTS 4
+#define AS_STAGE_MAX_FIELDS 24
+#define AS_STAGE_MAX_ATTRS 16
+#define AS_FIELD_MAX_DIMS 3
+
+enum as_ftype { AS_FTYPE_F64 = 0, AS_FTYPE_I64, AS_FTYPE_COUNT };
+
+struct as_field {
+    const char *name;              /* dataset name */
+    const char *description;       /* stored as the dataset's `description` attribute */
+    enum as_ftype type;
+    int per_layer;                 /* 1: shape (n_layers, dims...), filled by run() */
+    int ndim;                      /* dims beyond the layer dim (0 for a (n_layers,) field) */
+    int64_t dims[AS_FIELD_MAX_DIMS];
+    const char *dim_names[AS_FIELD_MAX_DIMS]; /* "head", "edge", "bin", ... */
+};
+
+/* Sizes a stage derives from its inputs in shape(). */
+struct as_stage_shape {
+    int64_t n_layers;              /* units of this model for this stage */
+    int64_t n_heads;
+    int64_t seq_len;
+    double unit_cost;              /* relative cost of one unit (about: elements touched) */
+    int64_t unit_bytes;            /* input bytes one unit reads */
+};
+
+/* One work unit, as run() and prepass() see it. */
+struct as_unit {
+    const char *model;             /* model name */
+    int64_t layer;                 /* 0-based */
+    const struct as_stage_shape *shape;
+    struct as_tensor_file *in[AS_STAGE_MAX_INPUTS];   /* the stage's inputs, in inputs() order */
+};
+
+enum as_attr_kind { AS_ATTR_F64, AS_ATTR_I64, AS_ATTR_STR, AS_ATTR_F64VEC, AS_ATTR_KIND_COUNT };
+
+struct as_attr {
+    const char *name;
+    enum as_attr_kind kind;
+    double f64;
+    int64_t i64;
+    char str[256];
+    const double *vec;             /* borrowed from cfg or model state; valid until release */
+    int64_t n;
+};
+
+/* What finalize() fills: per-model fields (packed, sized by the schema), group attributes and
+ * summary-log lines (each ends with '\n'). */
+struct as_stage_out {
+    unsigned char *model_fields;   /* caller-allocated */
+    struct as_attr attrs[AS_STAGE_MAX_ATTRS];
+    int n_attrs;
+    struct as_strbuf *log;
+};
+
+struct as_stage_ops {
+    const char *name;              /* YAML key under stages: and HDF5 group name */
+    /* Parse the stage's options (node is its YAML map, or NULL for defaults). *cfg owned by the
+     * caller, released with release(). */
+    int (*configure)(void **cfg, const struct as_ynode *node, struct as_error *err);
+    void (*release)(void *cfg);
+    /* Names of the tensors the stage reads (e.g. "qk_mean"), in the order of unit->in[]. */
+    int (*inputs)(const void *cfg, const char **names);
+    /* Validate the inputs' shapes and dtypes (info[i] for inputs()[i]) and size the units. */
+    int (*shape)(const void *cfg, const struct as_tensor_info *const *info, struct as_stage_shape *out,
+                 struct as_error *err);
+    /* The datasets; returns how many (<= AS_STAGE_MAX_FIELDS). */
+    int (*schema)(const void *cfg, const struct as_stage_shape *sh, struct as_field *fields);
+    /* (optional) bytes of the per-model state the prepass builds and run/finalize read. */
+    size_t (*state_size)(const void *cfg, const struct as_stage_shape *sh);
+    /* (optional) prepass: rounds 0, 1, ... until prepass_reduce sets *more = 0. In each round
+     * every unit adds into `acc` (prepass_count() counters, zeroed by the caller); the pipeline
+     * sums acc over all units of the model on all ranks (integers: order-free, so exact) and
+     * hands the sum to prepass_reduce, which updates the state on every rank alike. */
+    size_t (*prepass_count)(const void *cfg, const void *state, int round);
+    int (*prepass)(const void *cfg, const void *state, int round, struct as_unit *u, uint64_t *acc,
+                   struct as_error *err);
+    int (*prepass_reduce)(const void *cfg, void *state, int round, const uint64_t *sum, int *more,
+                          struct as_error *err);
+    /* Compute one layer: write the row of every per_layer field, packed in schema order. */
+    int (*run)(const void *cfg, const void *state, struct as_unit *u, unsigned char *row,
+               struct as_error *err);
+    /* From all rows (n_layers rows, layer order), fill per-model fields, attributes, log lines. */
+    int (*finalize)(const void *cfg, const void *state, const char *model, const struct as_stage_shape *sh,
+                    const unsigned char *rows, struct as_stage_out *out, struct as_error *err);
+    const char *const *figures;    /* (optional) fields worth a figure; NULL-terminated */
+};
+
+/* Bytes of one per-layer row and of the per-model block, from a schema. */
+size_t as_schema_row_size(const struct as_field *f, int n);
+size_t as_schema_model_size(const struct as_field *f, int n);
+/* Byte offset of field k inside its row (per_layer) or block (per-model). */
+size_t as_schema_offset(const struct as_field *f, int n, int k);
+int64_t as_field_count(const struct as_field *f); /* elements per row (or of the block field) */
+
+/* The registry (pipeline/stage_registry.c). */
+extern const struct as_stage_ops *const as_stages[];
+const struct as_stage_ops *as_stage_find(const char *name);
+
+/* Summary-log line of a (layer, head) statistic as the notebooks print it:
+ * "<model> <stage> <name> | min=%.4f max=%.4f mean=%.4f std=%.4f" (population std). */
+void as_log_stats(struct as_strbuf *log, const char *model, const char *stage, const char *name,
+                  const double *v, size_t n, size_t stride);
+
+#endif

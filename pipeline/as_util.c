@@ -1,0 +1,112 @@
+/* as_util.c: strbuf, checked arithmetic, time. */
+#include "as_util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void sb_grow(struct as_strbuf *sb, size_t extra)
+{
+    if (sb->len + extra + 1 <= sb->alloc)
+        return;
+    size_t want = sb->alloc ? sb->alloc : 256;
+    while (want < sb->len + extra + 1)
+        want *= 2;
+    char *p = realloc(sb->buf, want);
+    if (!p) {
+        fputs("attnstat: out of memory\n", stderr);
+        abort();
+    }
+    sb->buf = p;
+    sb->alloc = want;
+}
+
+void as_strbuf_add(struct as_strbuf *sb, const char *s, size_t n)
+{
+    sb_grow(sb, n);
+    memcpy(sb->buf + sb->len, s, n);
+    sb->len += n;
+    sb->buf[sb->len] = '\0';
+}
+
+void as_strbuf_addf(struct as_strbuf *sb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    sb_grow(sb, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb->len += (size_t)n;
+}
+
+void as_strbuf_release(struct as_strbuf *sb)
+{
+    free(sb->buf);
+    sb->buf = NULL;
+    sb->len = sb->alloc = 0;
+}
+
+int as_mul_i64(int64_t a, int64_t b, int64_t *out)
+{
+    if (a < 0 || b < 0)
+        return -1;
+    return __builtin_mul_overflow(a, b, out) ? -1 : 0;
+}
+
+int as_add_i64(int64_t a, int64_t b, int64_t *out)
+{
+    if (a < 0 || b < 0)
+        return -1;
+    return __builtin_add_overflow(a, b, out) ? -1 : 0;
+}
+
+void *as_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) {
+        fputs("attnstat: out of memory\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+char *as_xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = as_xcalloc(n, 1);
+    memcpy(p, s, n);
+    return p;
+}
+
+double as_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void as_iso_time(char *buf, size_t n)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int as_strlcpy(char *dst, const char *src, size_t n)
+{
+    size_t len = strlen(src);
+    if (n == 0)
+        return -1;
+    size_t c = len < n - 1 ? len : n - 1;
+    memcpy(dst, src, c);
+    dst[c] = '\0';
+    return len < n ? 0 : -1;
+}

@@ -1,0 +1,46 @@
+/* as_util.h: small shared helpers: growable strings, checked arithmetic, hashing, time. */
+#ifndef AS_PIPELINE_AS_UTIL_H
+#define AS_PIPELINE_AS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A growable NUL-terminated string (git strbuf). buf is owned; _release frees it. */
+struct as_strbuf {
+    char *buf;
+    size_t len, alloc;
+};
+#define AS_STRBUF_INIT { NULL, 0, 0 }
+void as_strbuf_addf(struct as_strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void as_strbuf_add(struct as_strbuf *sb, const char *s, size_t n);
+void as_strbuf_release(struct as_strbuf *sb);
+static inline const char *as_strbuf_str(const struct as_strbuf *sb) { return sb->buf ? sb->buf : ""; }
+
+/* Overflow-checked size arithmetic: return 0 and set *out, or -1 on overflow. */
+int as_mul_i64(int64_t a, int64_t b, int64_t *out);
+int as_add_i64(int64_t a, int64_t b, int64_t *out);
+
+/* Allocation that aborts with a message on failure (only for small fixed-size bookkeeping);
+ * big buffers use malloc and report AS_ERR_NOMEM. */
+void *as_xcalloc(size_t n, size_t size);
+char *as_xstrdup(const char *s);
+
+/* splitmix64: counter-based, so any element can be generated independently (synthetic data,
+ * samplers) and results do not depend on who computes what. */
+static inline uint64_t as_mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+/* Uniform double in [0, 1) from 53 bits of a hash. */
+static inline double as_u01(uint64_t h) { return (double)(h >> 11) * (1.0 / 9007199254740992.0); }
+
+double as_now(void);               /* monotonic seconds */
+void as_iso_time(char *buf, size_t n); /* UTC "2026-11-26T10:22:25Z" */
+
+/* Copy at most n-1 bytes and always terminate; returns -1 if truncated. */
+int as_strlcpy(char *dst, const char *src, size_t n);
+
+#endif
