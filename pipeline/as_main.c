@@ -1,4 +1,263 @@
-/* as_main.c: command-line parsing and dispatch. */
+/* as_main.c: command-line parsing and dispatch. main() stays in attnstat_main.c. */
+#define _GNU_SOURCE
+#include <hdf5.h>
+#include <mpi.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "as_config.h"
+#include "as_driver.h"
+#include "as_reader.h"
 #include "as_run.h"
-int as_main(int argc, char **argv) { (void)argc; (void)argv; puts("attnstat " AS_VERSION); return 0; }
+#include "as_util.h"
+
+static const char usage[] =
+    "usage: attnstat run CONFIG [-o OUTPUT] [--resume] [--quiet]\n"
+    "       attnstat validate CONFIG [--ranks N]\n"
+    "       attnstat inspect FILE...\n"
+    "       attnstat summary RESULTS.h5\n"
+    "       attnstat plot RESULTS.h5 [-o DIR] [--format png,pdf,svg] [--models a,b] [--matrix MODEL LAYER HEAD]\n"
+    "       attnstat --help | --version\n"
+    "\n"
+    "Computes statistics of transformer attention (histsim, monotonicity, jacobian, patterns, activations)\n"
+    "for many models at once; run it under mpirun/srun to spread (model, layer) units over ranks.\n"
+    "Exit codes: 0 ok, 2 usage, 3 config, 4 input data, 5 I/O, 6 internal, 75 stopped (resumable).\n";
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "attnstat: ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage);
+    return AS_EXIT_USAGE;
+}
+
+static void report(const struct as_error *err)
+{
+    fprintf(stderr, "attnstat: error: %s\n", err->msg);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    as_stop_requested = 1;
+}
+
+static char *join_argv(int argc, char **argv)
+{
+    struct as_strbuf sb = AS_STRBUF_INIT;
+    for (int i = 0; i < argc; i++)
+        as_strbuf_addf(&sb, "%s%s", i ? " " : "", argv[i]);
+    return sb.buf;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *config = NULL, *output = NULL;
+    int quiet = 0, resume = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
+            if (++i == argc)
+                return usage_error("%s needs a file name", argv[i - 1]);
+            output = argv[i];
+        } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+            quiet = 1;
+        } else if (!strcmp(argv[i], "--resume")) {
+            resume = 1;
+        } else if (argv[i][0] == '-') {
+            return usage_error("unknown option '%s' for run", argv[i]);
+        } else if (!config) {
+            config = argv[i];
+        } else {
+            return usage_error("unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!config)
+        return usage_error("%s", "run needs a CONFIG file");
+    (void)resume;
+    MPI_Init(&argc, &argv);
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    struct as_error err = { 0 };
+    struct as_config cfg;
+    int rc = as_config_load(&cfg, config, &err);
+    if (!rc && output)
+        as_config_set_output(&cfg, output);
+    int code;
+    if (rc) {
+        if (rank == 0)
+            report(&err);
+        code = as_status_exit_code(err.status);
+    } else {
+        char *cmdline = join_argv(argc, argv);
+        struct as_run_opts opts = { cmdline, !quiet };
+        rc = as_run_all(MPI_COMM_WORLD, &cfg, &opts, &err);
+        free(cmdline);
+        if (rank == 0) {
+            if (rc)
+                report(&err);
+            else if (!quiet)
+                fprintf(stderr, "attnstat: results in %s, summary log in %s\n", cfg.output, cfg.log);
+        }
+        code = rc ? as_status_exit_code(err.status) : 0;
+        as_config_release(&cfg);
+    }
+    MPI_Finalize();
+    return code;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+    const char *config = NULL;
+    long ranks = 1;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--ranks") || !strcmp(argv[i], "-n")) {
+            if (++i == argc)
+                return usage_error("%s needs a number", argv[i - 1]);
+            char *end;
+            ranks = strtol(argv[i], &end, 10);
+            if (*end || ranks < 1 || ranks > 1000000)
+                return usage_error("bad rank count '%s'", argv[i]);
+        } else if (argv[i][0] == '-') {
+            return usage_error("unknown option '%s' for validate", argv[i]);
+        } else if (!config) {
+            config = argv[i];
+        } else {
+            return usage_error("unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!config)
+        return usage_error("%s", "validate needs a CONFIG file");
+    struct as_error err = { 0 };
+    struct as_config cfg;
+    if (as_config_load(&cfg, config, &err) || as_validate(&cfg, (int)ranks, stdout, &err)) {
+        report(&err);
+        if (cfg.doc.root)
+            as_config_release(&cfg);
+        return as_status_exit_code(err.status);
+    }
+    as_config_release(&cfg);
+    printf("config is valid\n");
+    return 0;
+}
+
+static void print_tensor(void *ctx, const char *key, const struct as_tensor_info *ti, const char *extra)
+{
+    (void)ctx;
+    printf("  %-32s %-8s shape (", key && *key ? key : "(root)", as_dtype_traits[ti->dtype].name);
+    for (int d = 0; d < ti->ndim; d++)
+        printf("%s%lld", d ? ", " : "", (long long)ti->shape[d]);
+    printf(") strides (");
+    for (int d = 0; d < ti->ndim; d++)
+        printf("%s%lld", d ? ", " : "", (long long)ti->stride[d]);
+    printf(")");
+    if (ti->data_offset >= 0)
+        printf(" bytes [%lld, +%lld)", (long long)ti->data_offset, (long long)ti->nbytes);
+    if (extra && *extra)
+        printf(" %s", extra);
+    printf("\n");
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+    if (argc < 3)
+        return usage_error("%s", "inspect needs at least one FILE");
+    int worst = 0;
+    for (int i = 2; i < argc; i++) {
+        struct as_error err = { 0 };
+        const struct as_reader_ops *ops = as_reader_for_path(argv[i], &err);
+        if (ops && ops->list) {
+            printf("%s (%s)\n", argv[i], ops->name);
+            if (ops->list(argv[i], print_tensor, NULL, &err) == 0)
+                continue;
+        } else if (ops) {
+            as_error_set(&err, AS_ERR_INPUT, "'%s': the %s reader cannot list tensors", argv[i], ops->name);
+        }
+        report(&err);
+        int code = as_status_exit_code(err.status);
+        worst = code > worst ? code : worst;
+    }
+    return worst;
+}
+
+static int cmd_summary(int argc, char **argv)
+{
+    if (argc != 3)
+        return usage_error("%s", "summary needs one RESULTS.h5 file");
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(argv[2], H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        fprintf(stderr, "attnstat: error: cannot open results file '%s'\n", argv[2]);
+        return AS_EXIT_INPUT;
+    }
+    int complete = 0;
+    if (H5Aexists(f, "complete") > 0) {
+        int64_t v = 0;
+        hid_t a = H5Aopen(f, "complete", H5P_DEFAULT);
+        if (a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &v) >= 0)
+            complete = v == 1;
+        if (a >= 0)
+            H5Aclose(a);
+    }
+    static const char *const keys[] = { "tool_version", "git_commit", "config_path", "command_line", "start_time",
+                                        "end_time", "summary", NULL };
+    printf("%s: %s\n", argv[2], complete ? "complete" : "NOT complete: some units are missing");
+    for (int k = 0; keys[k]; k++) {
+        if (H5Aexists(f, keys[k]) <= 0)
+            continue;
+        hid_t a = H5Aopen(f, keys[k], H5P_DEFAULT), t = H5Aget_type(a);
+        char *s = NULL;
+        if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0 && H5Aread(a, t, &s) >= 0 && s) {
+            printf(k == 6 ? "\n%s" : "%-13s %s\n", k == 6 ? s : keys[k], s);
+            H5free_memory(s);
+        }
+        H5Tclose(t);
+        H5Aclose(a);
+    }
+    H5Fclose(f);
+    return complete ? 0 : AS_EXIT_INPUT;
+}
+
+extern int as_plot_cli(int argc, char **argv) __attribute__((weak));
+
+int as_main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error("%s", "missing command");
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("attnstat %s (%s)\n", AS_VERSION, AS_GIT_COMMIT);
+        return 0;
+    }
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc, argv);
+    if (!strcmp(cmd, "validate"))
+        return cmd_validate(argc, argv);
+    if (!strcmp(cmd, "inspect"))
+        return cmd_inspect(argc, argv);
+    if (!strcmp(cmd, "summary"))
+        return cmd_summary(argc, argv);
+    if (!strcmp(cmd, "plot")) {
+        if (!as_plot_cli) {
+            fprintf(stderr, "attnstat: error: this build has no figures support\n");
+            return AS_EXIT_INTERNAL;
+        }
+        return as_plot_cli(argc - 1, argv + 1);
+    }
+    return usage_error("unknown command '%s'", cmd);
+}

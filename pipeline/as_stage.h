@@ -69,7 +69,7 @@ struct as_attr {
     enum as_attr_kind kind;
     double f64;
     int64_t i64;
-    char str[256];
+    char str[1024];
     const double *vec;             /* borrowed from cfg or model state; valid until release */
     int64_t n;
 };
@@ -98,6 +98,11 @@ struct as_stage_ops {
     int (*schema)(const void *cfg, const struct as_stage_shape *sh, struct as_field *fields);
     /* (optional) bytes of the per-model state the prepass builds and run/finalize read. */
     size_t (*state_size)(const void *cfg, const struct as_stage_shape *sh);
+    /* (optional) set up the state before the prepass (identically on every rank), and free what
+     * it allocated. The state is zeroed by the pipeline before state_init. */
+    int (*state_init)(const void *cfg, void *state, const struct as_stage_shape *sh,
+                      const struct as_tensor_info *const *info, struct as_error *err);
+    void (*state_release)(const void *cfg, void *state);
     /* (optional) prepass: rounds 0, 1, ... until prepass_reduce sets *more = 0. In each round
      * every unit adds into `acc` (prepass_count() counters, zeroed by the caller); the pipeline
      * sums acc over all units of the model on all ranks (integers: order-free, so exact) and
@@ -131,5 +136,8 @@ const struct as_stage_ops *as_stage_find(const char *name);
  * "<model> <stage> <name> | min=%.4f max=%.4f mean=%.4f std=%.4f" (population std). */
 void as_log_stats(struct as_strbuf *log, const char *model, const char *stage, const char *name,
                   const double *v, size_t n, size_t stride);
+/* The same over a (rows, cols) block whose rows are row_stride doubles apart. */
+void as_log_stats_rows(struct as_strbuf *log, const char *model, const char *stage, const char *name,
+                       const double *v, size_t rows, size_t cols, size_t row_stride);
 
 #endif

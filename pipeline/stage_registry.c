@@ -3,7 +3,10 @@
 
 #include "as_stage.h"
 
+extern const struct as_stage_ops as_stage_histsim;
+
 const struct as_stage_ops *const as_stages[] = {
+    &as_stage_histsim,
     NULL,
 };
 

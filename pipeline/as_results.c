@@ -1,0 +1,363 @@
+/* as_results.c: writes the results file with parallel HDF5 (MPI-IO driver). All ranks make the
+ * same metadata calls (collective); each rank writes the rows of the units it computed. */
+#include "as_results.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <hdf5_hl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "as_util.h"
+
+/* Sticky error: the first HDF5 failure is remembered and every later call is skipped. */
+struct wr {
+    struct as_error *err;
+    int failed;
+    int rank;
+    hid_t str_t;                   /* variable-length UTF-8 string type */
+};
+
+#define WR_CHECK(w, call, what)                                                                  \
+    do {                                                                                         \
+        if (!(w)->failed && (call) < 0) {                                                        \
+            (w)->failed = 1;                                                                     \
+            as_error_set((w)->err, AS_ERR_HDF5, "cannot write results: %s", what);               \
+        }                                                                                        \
+    } while (0)
+
+static void attr_str(struct wr *w, hid_t obj, const char *name, const char *val)
+{
+    if (w->failed)
+        return;
+    hid_t sp = H5Screate(H5S_SCALAR), a = H5Acreate2(obj, name, w->str_t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    WR_CHECK(w, a, name);
+    if (a >= 0) {
+        WR_CHECK(w, H5Awrite(a, w->str_t, &val), name);
+        H5Aclose(a);
+    }
+    H5Sclose(sp);
+}
+
+static void attr_num(struct wr *w, hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *val,
+                     hsize_t n)
+{
+    if (w->failed)
+        return;
+    hid_t sp = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL);
+    hid_t a = H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    WR_CHECK(w, a, name);
+    if (a >= 0) {
+        WR_CHECK(w, H5Awrite(a, mtype, val), name);
+        H5Aclose(a);
+    }
+    H5Sclose(sp);
+}
+
+static void attr_i64(struct wr *w, hid_t obj, const char *name, int64_t v)
+{
+    attr_num(w, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v, 0);
+}
+
+static void write_attrs(struct wr *w, hid_t obj, const struct as_attr *a, int n)
+{
+    for (int i = 0; i < n; i++) {
+        switch (a[i].kind) {
+        case AS_ATTR_F64:
+            attr_num(w, obj, a[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &a[i].f64, 0);
+            break;
+        case AS_ATTR_I64:
+            attr_i64(w, obj, a[i].name, a[i].i64);
+            break;
+        case AS_ATTR_STR:
+            attr_str(w, obj, a[i].name, a[i].str);
+            break;
+        case AS_ATTR_F64VEC:
+            if (a[i].n > 0)
+                attr_num(w, obj, a[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, a[i].vec, (hsize_t)a[i].n);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static hid_t make_group(struct wr *w, hid_t parent, const char *name)
+{
+    if (w->failed)
+        return -1;
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    hid_t g = H5Gcreate2(parent, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    H5Pclose(gcpl);
+    WR_CHECK(w, g, name);
+    return g;
+}
+
+/* A dataset of rank nd, contiguous, allocated early, never filled (every element is written). */
+static hid_t make_dataset(struct wr *w, hid_t parent, const char *name, hid_t ftype, int nd, const hsize_t *dims)
+{
+    if (w->failed)
+        return -1;
+    hid_t sp = H5Screate_simple(nd, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+    hid_t d = H5Dcreate2(parent, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    WR_CHECK(w, d, name);
+    return d;
+}
+
+/* An index scale 0..n-1 named `name` in `parent`, written by rank 0. */
+static hid_t make_scale(struct wr *w, hid_t parent, const char *dsname, const char *scale_name, int64_t n,
+                        const char *desc)
+{
+    hsize_t dims[1] = { (hsize_t)n };
+    hid_t d = make_dataset(w, parent, dsname, H5T_STD_I64LE, 1, dims);
+    if (d < 0)
+        return -1;
+    if (w->rank == 0) {
+        int64_t *v = as_xcalloc((size_t)n, sizeof *v);
+        for (int64_t i = 0; i < n; i++)
+            v[i] = i;
+        WR_CHECK(w, H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), dsname);
+        free(v);
+    }
+    WR_CHECK(w, H5DSset_scale(d, scale_name), dsname);
+    attr_str(w, d, "description", desc);
+    return d;
+}
+
+static void write_stage(struct wr *w, hid_t mg, const struct as_results_model *m, const struct as_results_stage *s,
+                        hid_t layer_scale, hid_t head_scale)
+{
+    hid_t sg = make_group(w, mg, s->name);
+    if (sg < 0)
+        return;
+    write_attrs(w, sg, s->attrs, s->n_attrs);
+    size_t row_size = as_schema_row_size(s->fields, s->n_fields);
+    /* stage-specific scales, one per distinct dim name other than head */
+    const char *scale_names[AS_STAGE_MAX_FIELDS * AS_FIELD_MAX_DIMS];
+    int64_t scale_len[AS_STAGE_MAX_FIELDS * AS_FIELD_MAX_DIMS];
+    hid_t scales[AS_STAGE_MAX_FIELDS * AS_FIELD_MAX_DIMS];
+    int n_scales = 0;
+    for (int k = 0; k < s->n_fields; k++) {
+        const struct as_field *f = &s->fields[k];
+        hsize_t dims[AS_FIELD_MAX_DIMS + 1];
+        int nd = 0;
+        if (f->per_layer)
+            dims[nd++] = (hsize_t)s->n_layers;
+        for (int d = 0; d < f->ndim; d++)
+            dims[nd++] = (hsize_t)f->dims[d];
+        hid_t ftype = f->type == AS_FTYPE_I64 ? H5T_STD_I64LE : H5T_IEEE_F64LE;
+        hid_t mtype = f->type == AS_FTYPE_I64 ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE;
+        hid_t d = make_dataset(w, sg, f->name, ftype, nd, dims);
+        if (d < 0)
+            break;
+        attr_str(w, d, "description", f->description ? f->description : "");
+        size_t off = as_schema_offset(s->fields, s->n_fields, k), fbytes = (size_t)as_field_count(f) * 8;
+        if (f->per_layer) {
+            /* pack the rows this rank owns and write them with one hyperslab selection */
+            int64_t mine = 0;
+            for (int64_t l = 0; l < s->n_layers; l++)
+                mine += m->row_owner[l] == w->rank;
+            if (mine > 0 && !w->failed) {
+                unsigned char *buf = as_xcalloc((size_t)mine, fbytes);
+                hid_t fs = H5Dget_space(d);
+                H5Sselect_none(fs);
+                int64_t j = 0;
+                for (int64_t l = 0; l < s->n_layers; l++) {
+                    if (m->row_owner[l] != w->rank)
+                        continue;
+                    memcpy(buf + (size_t)j * fbytes, s->rows + (size_t)l * row_size + off, fbytes);
+                    hsize_t start[AS_FIELD_MAX_DIMS + 1] = { (hsize_t)l }, count[AS_FIELD_MAX_DIMS + 1] = { 1 };
+                    for (int e = 1; e < nd; e++)
+                        count[e] = dims[e];
+                    H5Sselect_hyperslab(fs, H5S_SELECT_OR, start, NULL, count, NULL);
+                    j++;
+                }
+                hsize_t mdims[1] = { (hsize_t)mine * (fbytes / 8) };
+                hid_t ms = H5Screate_simple(1, mdims, NULL);
+                WR_CHECK(w, H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf), f->name);
+                H5Sclose(ms);
+                H5Sclose(fs);
+                free(buf);
+            }
+        } else if (w->rank == 0) {
+            WR_CHECK(w, H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->model_block + off), f->name);
+        }
+        /* dimension scales */
+        int dim = 0;
+        if (f->per_layer) {
+            WR_CHECK(w, H5DSattach_scale(d, layer_scale, 0), f->name);
+            WR_CHECK(w, H5DSset_label(d, 0, "layer"), f->name);
+            dim = 1;
+        }
+        for (int e = 0; e < f->ndim; e++, dim++) {
+            const char *dn = f->dim_names[e] ? f->dim_names[e] : "index";
+            hid_t sc = -1;
+            if (!strcmp(dn, "head") && f->dims[e] == m->n_heads) {
+                sc = head_scale;
+            } else if (!strcmp(dn, "layer") && f->dims[e] == m->n_layers) {
+                sc = layer_scale;
+            } else {
+                for (int q = 0; q < n_scales; q++)
+                    if (!strcmp(scale_names[q], dn) && scale_len[q] == f->dims[e])
+                        sc = scales[q];
+                if (sc < 0 && n_scales < (int)(sizeof scales / sizeof scales[0])) {
+                    char dsname[96];
+                    int clash = 0;
+                    for (int q = 0; q < s->n_fields; q++)
+                        clash |= !strcmp(s->fields[q].name, dn);
+                    snprintf(dsname, sizeof dsname, "%s%s", dn, clash ? "_index" : "");
+                    for (int q = 0; q < n_scales; q++)
+                        if (!strcmp(scale_names[q], dn))
+                            snprintf(dsname, sizeof dsname, "%s_%lld", dn, (long long)f->dims[e]);
+                    sc = make_scale(w, sg, dsname, dn, f->dims[e], "index along this dimension");
+                    scale_names[n_scales] = dn;
+                    scale_len[n_scales] = f->dims[e];
+                    scales[n_scales++] = sc;
+                }
+            }
+            if (sc >= 0) {
+                WR_CHECK(w, H5DSattach_scale(d, sc, (unsigned)dim), f->name);
+                WR_CHECK(w, H5DSset_label(d, (unsigned)dim, dn), f->name);
+            }
+        }
+        H5Dclose(d);
+    }
+    for (int q = 0; q < n_scales; q++)
+        if (scales[q] >= 0)
+            H5Dclose(scales[q]);
+    H5Gclose(sg);
+}
+
+/* mkdir -p of the folder that will hold `path`. */
+static int make_parent(const char *path)
+{
+    char d[4200];
+    as_strlcpy(d, path, sizeof d);
+    char *slash = strrchr(d, '/');
+    if (!slash)
+        return 0;
+    *slash = '\0';
+    for (char *p = d + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(d, 0777) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(d, 0777) && errno != EEXIST ? -1 : 0;
+}
+
+int as_results_write_all(MPI_Comm comm, const char *path, const struct as_results_run *run,
+                         const struct as_results_model *models, int n_models, struct as_error *err)
+{
+    struct wr w = { err, 0, 0, -1 };
+    MPI_Comm_rank(comm, &w.rank);
+    int mk = w.rank == 0 ? make_parent(path) : 0;
+    MPI_Bcast(&mk, 1, MPI_INT, 0, comm);
+    if (mk)
+        return as_error_set(err, AS_ERR_IO, "cannot create the folder of results file '%s'", path);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.partial", path);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    w.str_t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(w.str_t, H5T_VARIABLE);
+    H5Tset_cset(w.str_t, H5T_CSET_UTF8);
+
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
+#ifdef AS_HAVE_COLL_METADATA
+    H5Pset_all_coll_metadata_ops(fapl, 1);
+    H5Pset_coll_metadata_write(fapl, 1);
+#endif
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pclose(fapl);
+    H5Pclose(fcpl);
+    if (f < 0) {
+        H5Tclose(w.str_t);
+        return as_error_set(err, AS_ERR_IO, "cannot create results file '%s' (does its folder exist and is it "
+                            "writable?)", tmp);
+    }
+    attr_str(&w, f, "tool", "attnstat");
+    attr_str(&w, f, "tool_version", AS_VERSION);
+    attr_str(&w, f, "git_commit", AS_GIT_COMMIT);
+    attr_str(&w, f, "config", run->config_text ? run->config_text : "");
+    attr_str(&w, f, "config_path", run->config_path ? run->config_path : "");
+    attr_str(&w, f, "command_line", run->command_line ? run->command_line : "");
+    attr_str(&w, f, "start_time", run->start_time ? run->start_time : "");
+    attr_str(&w, f, "end_time", run->end_time ? run->end_time : "");
+    attr_i64(&w, f, "mpi_size", run->mpi_size);
+
+    hid_t rg = make_group(&w, f, "run");
+    if (rg >= 0) {
+        hsize_t n = (hsize_t)run->mpi_size;
+        hid_t d1 = make_dataset(&w, rg, "rank_busy_seconds", H5T_IEEE_F64LE, 1, &n);
+        hid_t d2 = make_dataset(&w, rg, "rank_bytes_read", H5T_IEEE_F64LE, 1, &n);
+        hid_t d3 = make_dataset(&w, rg, "rank_units", H5T_STD_I64LE, 1, &n);
+        if (w.rank == 0 && d1 >= 0 && d2 >= 0 && d3 >= 0) {
+            WR_CHECK(&w, H5Dwrite(d1, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, run->rank_busy), "busy");
+            WR_CHECK(&w, H5Dwrite(d2, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, run->rank_bytes), "bytes");
+            WR_CHECK(&w, H5Dwrite(d3, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, run->rank_units), "units");
+        }
+        attr_str(&w, d1, "description", "seconds each rank spent computing units and prepass rounds");
+        attr_str(&w, d2, "description", "input bytes each rank read");
+        attr_str(&w, d3, "description", "units each rank computed");
+        if (d1 >= 0) H5Dclose(d1);
+        if (d2 >= 0) H5Dclose(d2);
+        if (d3 >= 0) H5Dclose(d3);
+        H5Gclose(rg);
+    }
+    hid_t models_g = make_group(&w, f, "models");
+    for (int i = 0; i < n_models && models_g >= 0 && !w.failed; i++) {
+        const struct as_results_model *m = &models[i];
+        hid_t mg = make_group(&w, models_g, m->name);
+        if (mg < 0)
+            break;
+        attr_i64(&w, mg, "n_layers", m->n_layers);
+        attr_i64(&w, mg, "n_heads", m->n_heads);
+        attr_i64(&w, mg, "seq_len", m->seq_len);
+        write_attrs(&w, mg, m->attrs, m->n_attrs);
+        hid_t ls = make_scale(&w, mg, "layer", "layer", m->n_layers, "layer index (0-based)");
+        hid_t hs = make_scale(&w, mg, "head", "head", m->n_heads, "head index (0-based)");
+        for (int s = 0; s < m->n_stages && !w.failed; s++)
+            write_stage(&w, mg, m, &m->stages[s], ls, hs);
+        if (ls >= 0) H5Dclose(ls);
+        if (hs >= 0) H5Dclose(hs);
+        H5Gclose(mg);
+    }
+    if (models_g >= 0)
+        H5Gclose(models_g);
+    /* agree before marking complete: a rank that failed must not let the file claim completeness */
+    int bad = w.failed, any_bad = 0;
+    MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, comm);
+    if (!any_bad && run->complete)
+        attr_i64(&w, f, "complete", 1);
+    H5Tclose(w.str_t);
+    if (H5Fclose(f) < 0 && !w.failed) {
+        w.failed = 1;
+        as_error_set(err, AS_ERR_HDF5, "cannot close results file '%s'", tmp);
+    }
+    bad = w.failed;
+    MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, comm);
+    if (any_bad) {
+        if (!w.failed)
+            as_error_set(err, AS_ERR_HDF5, "cannot write results file '%s' (another rank failed)", tmp);
+        return -1;
+    }
+    int rc = 0;
+    if (w.rank == 0 && rename(tmp, path) != 0)
+        rc = as_error_set(err, AS_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+    if (rc && w.rank != 0)
+        as_error_set(err, AS_ERR_IO, "cannot rename '%s' to '%s'", tmp, path);
+    return rc;
+}

@@ -1,0 +1,62 @@
+/* as_results.h: the parallel HDF5 results file.
+ *
+ * Layout (README "Results layout"):
+ *   /                       attrs: tool_version, git_commit, config (text), config_path, command_line,
+ *                                  mpi_size, start_time, end_time, complete (int64 1, only when every
+ *                                  unit of every model was written)
+ *   /run/{rank_busy_seconds, rank_bytes_read, rank_units}   (mpi_size,)
+ *   /models/<name>          attrs: n_layers, n_heads, seq_len, source, input:<tensor>, ...
+ *   /models/<name>/layer, head                      dimension scales (index values)
+ *   /models/<name>/<stage>/<field>                  float64 / int64, attr `description`
+ *   /models/<name>/<stage>/<dim>                    stage-specific dimension scales (edge, bin, ...)
+ * The file is written as OUTPUT.partial and renamed to OUTPUT once closed, so a killed job never
+ * leaves a file at OUTPUT that looks finished. */
+#ifndef AS_PIPELINE_AS_RESULTS_H
+#define AS_PIPELINE_AS_RESULTS_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "as_error.h"
+#include "as_stage.h"
+
+struct as_results_stage {
+    const char *name;
+    const struct as_field *fields;
+    int n_fields;
+    int64_t n_layers;
+    const unsigned char *rows;     /* n_layers rows, complete on every rank */
+    const unsigned char *model_block;
+    const struct as_attr *attrs;
+    int n_attrs;
+};
+
+struct as_results_model {
+    const char *name;
+    int64_t n_layers, n_heads, seq_len;
+    const int *row_owner;          /* (n_layers,) rank that writes each row */
+    const struct as_attr *attrs;   /* group attributes beyond the shape */
+    int n_attrs;
+    const struct as_results_stage *stages;
+    int n_stages;
+};
+
+struct as_results_run {
+    const char *config_text;
+    const char *config_path;
+    const char *command_line;
+    const char *start_time;
+    const char *end_time;
+    int mpi_size;
+    const double *rank_busy;       /* (mpi_size,) */
+    const double *rank_bytes;      /* (mpi_size,) */
+    const int64_t *rank_units;     /* (mpi_size,) */
+    int complete;
+};
+
+/* COLLECTIVE over comm: create OUTPUT.partial, write everything, close, rename to OUTPUT (rank 0).
+ * Every rank passes identical metadata and rows. Errors are agreed on before returning. */
+int as_results_write_all(MPI_Comm comm, const char *path, const struct as_results_run *run,
+                         const struct as_results_model *models, int n_models, struct as_error *err);
+
+#endif

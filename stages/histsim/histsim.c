@@ -1,0 +1,544 @@
+/* histsim.c: the histogram-similarity stage (seed 000) behind struct as_stage_ops.
+ *
+ * Prepass (collective, integer counters only, so exact and rank-count independent): the 0.5% and
+ * 99.5% quantiles of all the model's values by radix selection over order-preserving keys, 16
+ * bits per round (2 rounds for float32, 4 for float64). Round 0 also counts the values and the
+ * non-finite ones. `quantile: sampled` does the same over a deterministic random subset of
+ * `samples` element indices (Floyd's algorithm from `seed`), the notebook's method. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "as_stage.h"
+#include "histsim.h"
+
+enum hs_quantile { HS_EXACT, HS_SAMPLED };
+enum hs_nonfinite { HS_NF_ERROR, HS_NF_SKIP };
+
+struct hs_cfg {
+    int quantile;                  /* enum hs_quantile */
+    int64_t samples;
+    uint64_t seed;
+    int non_finite;                /* enum hs_nonfinite */
+    int n_edges;
+    double q[2];                   /* lower and upper quantile */
+    char input[64];
+};
+
+#define HS_DIGIT_BITS 16
+#define HS_DIGITS (1u << HS_DIGIT_BITS)
+#define HS_TARGETS 4               /* lo/hi ranks of the two quantiles */
+
+struct hs_state {
+    int f64;                       /* working precision */
+    int key_bits;                  /* 32 or 64 */
+    uint64_t n;                    /* finite values (of the sample) */
+    uint64_t nonfinite;
+    uint64_t target[HS_TARGETS];   /* order-statistic ranks */
+    uint64_t prefix[HS_TARGETS];   /* resolved high bits of each target's key */
+    uint64_t rank_in[HS_TARGETS];  /* rank of the target among keys with that prefix */
+    double w[2];                   /* interpolation weights */
+    double qval[2];                /* the quantiles */
+    int edges_ready;
+    float e32[AS_HS_MAX_EDGES];
+    double e64[AS_HS_MAX_EDGES];
+    /* sampled mode: sorted element indices */
+    uint64_t *sample;
+    uint64_t n_sample;
+    uint64_t layer_elems;
+};
+
+static void *hs_cfg_alloc(void) { return calloc(1, sizeof(struct hs_cfg)); }
+
+static int hs_configure(void **out, const struct as_ynode *n, struct as_error *err)
+{
+    static const char *const keys[] = { "quantile", "samples", "seed", "non_finite", "bins", "quantiles",
+                                        "input", NULL };
+    static const char *const qm[] = { "exact", "sampled", NULL };
+    static const char *const nf[] = { "error", "skip", NULL };
+    struct hs_cfg *c = hs_cfg_alloc();
+    int64_t seed, edges;
+    const char *input;
+    if (!c)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    c->q[0] = 0.005;
+    c->q[1] = 0.995;
+    if (as_ynode_check_keys(n, "stages.histsim", keys, err) ||
+        as_ynode_get_enum(n, "stages.histsim", "quantile", HS_EXACT, qm, &c->quantile, err) ||
+        as_ynode_get_int(n, "stages.histsim", "samples", 1000000, 1, INT64_C(1) << 31, &c->samples, err) ||
+        as_ynode_get_int(n, "stages.histsim", "seed", 0, 0, INT64_MAX, &seed, err) ||
+        as_ynode_get_enum(n, "stages.histsim", "non_finite", HS_NF_ERROR, nf, &c->non_finite, err) ||
+        as_ynode_get_int(n, "stages.histsim", "bins", 200, 3, AS_HS_MAX_EDGES, &edges, err) ||
+        as_ynode_get_str(n, "stages.histsim", "input", "qk_mean", &input, err))
+        goto fail;
+    c->seed = (uint64_t)seed;
+    c->n_edges = (int)edges;
+    if (strlen(input) >= sizeof c->input || !input[0]) {
+        as_ynode_error(as_ynode_get(n, "input"), err, "stages.histsim.input: bad tensor name '%s'", input);
+        goto fail;
+    }
+    memcpy(c->input, input, strlen(input) + 1);
+    const struct as_ynode *qs = as_ynode_get(n, "quantiles");
+    if (qs) {
+        if (qs->kind != AS_YNODE_SEQ || qs->n != 2 || as_ynode_to_double(qs->items[0], "stages.histsim.quantiles",
+                                                                          &c->q[0], err) ||
+            as_ynode_to_double(qs->items[1], "stages.histsim.quantiles", &c->q[1], err)) {
+            if (err->status == AS_OK || err->msg[0] == '\0')
+                as_ynode_error(qs, err, "stages.histsim.quantiles: expected [low, high]");
+            else if (qs->kind != AS_YNODE_SEQ || qs->n != 2)
+                as_ynode_error(qs, err, "stages.histsim.quantiles: expected [low, high]");
+            goto fail;
+        }
+        if (!(c->q[0] >= 0 && c->q[0] < c->q[1] && c->q[1] <= 1)) {
+            as_ynode_error(qs, err, "stages.histsim.quantiles: need 0 <= low < high <= 1");
+            goto fail;
+        }
+    }
+    *out = c;
+    return 0;
+fail:
+    free(c);
+    return -1;
+}
+
+static void hs_release(void *cfg) { free(cfg); }
+
+static int hs_inputs(const void *cfg, const char **names)
+{
+    names[0] = ((const struct hs_cfg *)cfg)->input;
+    return 1;
+}
+
+static int hs_shape(const void *cfg, const struct as_tensor_info *const *info, struct as_stage_shape *out,
+                    struct as_error *err)
+{
+    const struct as_tensor_info *ti = info[0];
+    const struct hs_cfg *c = cfg;
+    if (ti->ndim != 4 || ti->shape[2] != ti->shape[3])
+        return as_error_set(err, AS_ERR_INPUT, "tensor '%s' must be (layers, heads, seq_len, seq_len), "
+                            "found %d dims (%lld, %lld, %lld, %lld)", c->input, ti->ndim,
+                            (long long)(ti->ndim > 0 ? ti->shape[0] : 0), (long long)(ti->ndim > 1 ? ti->shape[1] : 0),
+                            (long long)(ti->ndim > 2 ? ti->shape[2] : 0), (long long)(ti->ndim > 3 ? ti->shape[3] : 0));
+    if (ti->shape[0] < 1 || ti->shape[1] < 1 || ti->shape[2] < 1)
+        return as_error_set(err, AS_ERR_INPUT, "tensor '%s' is empty (%lld, %lld, %lld, %lld)", c->input,
+                            (long long)ti->shape[0], (long long)ti->shape[1], (long long)ti->shape[2],
+                            (long long)ti->shape[3]);
+    out->n_layers = ti->shape[0];
+    out->n_heads = ti->shape[1];
+    out->seq_len = ti->shape[2];
+    double htt = (double)ti->shape[1] * (double)ti->shape[2] * (double)ti->shape[3];
+    out->unit_cost = 3.0 * htt; /* three reads of the layer: two radix rounds and the histograms */
+    out->unit_bytes = (int64_t)(htt * (double)as_dtype_traits[ti->dtype].size);
+    return 0;
+}
+
+static const char *const hs_dims_head[] = { "head" };
+static const char *const hs_dims_edge[] = { "edge" };
+
+static int hs_schema(const void *cfg, const struct as_stage_shape *sh, struct as_field *f)
+{
+    const struct hs_cfg *c = cfg;
+    int n = 0;
+#define HS_LH(nm, ty, desc) f[n++] = (struct as_field){ nm, desc, ty, 1, 1, { sh->n_heads }, { hs_dims_head[0] } }
+    HS_LH("within_diag", AS_FTYPE_F64, "1 - normalised entropy of the histogram of the diagonal scores");
+    HS_LH("within_lower", AS_FTYPE_F64, "1 - normalised entropy of the histogram of the strictly lower triangle");
+    HS_LH("js_similarity", AS_FTYPE_F64, "1 - Jensen-Shannon divergence (natural log) of diagonal vs lower histograms");
+    HS_LH("mean_diag", AS_FTYPE_F64, "mean of the diagonal scores (finite values)");
+    HS_LH("mean_lower", AS_FTYPE_F64, "mean of the strictly lower triangle scores (finite values)");
+    HS_LH("non_finite", AS_FTYPE_I64, "NaN/Inf values skipped in this (layer, head) (non_finite: skip)");
+#undef HS_LH
+    f[n++] = (struct as_field){ "bins", "bin edges: linspace between the quantiles, as torch computes them",
+                                AS_FTYPE_F64, 0, 1, { c->n_edges }, { hs_dims_edge[0] } };
+    return n;
+}
+
+static size_t hs_state_size(const void *cfg, const struct as_stage_shape *sh) { return sizeof(struct hs_state); }
+
+/* ---- prepass */
+
+static int hs_rounds(const struct hs_state *s) { return s->key_bits / HS_DIGIT_BITS; }
+
+static size_t hs_prepass_count(const void *cfg, const void *state, int round)
+{
+    /* round 0: one histogram + [n, nonfinite]; later rounds: one histogram per target */
+    return round == 0 ? HS_DIGITS + 2 : (size_t)HS_TARGETS * HS_DIGITS;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Floyd's sampling of k distinct indices out of n, sorted; identical on every rank. */
+static int hs_make_sample(struct hs_state *s, const struct hs_cfg *c, uint64_t n_total, struct as_error *err)
+{
+    uint64_t k = (uint64_t)c->samples;
+    if (k >= n_total)
+        return 0; /* the whole model: exact */
+    uint64_t cap = 1;
+    while (cap < 2 * k)
+        cap <<= 1;
+    uint64_t *set = malloc(cap * sizeof *set), *out = malloc(k * sizeof *out);
+    if (!set || !out) {
+        free(set);
+        free(out);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for %llu samples", (unsigned long long)k);
+    }
+    memset(set, 0xff, cap * sizeof *set);
+    uint64_t m = 0, key = as_mix64(c->seed ^ 0x68697374ull);
+    for (uint64_t j = n_total - k; j < n_total; j++) {
+        uint64_t h = as_mix64(key + j);
+        uint64_t t = (uint64_t)(((unsigned __int128)h * (j + 1)) >> 64);
+        uint64_t pick = t;
+        for (int pass = 0; pass < 2; pass++) {
+            uint64_t slot = as_mix64(pick) & (cap - 1);
+            int found = 0;
+            while (set[slot] != UINT64_MAX) {
+                if (set[slot] == pick) {
+                    found = 1;
+                    break;
+                }
+                slot = (slot + 1) & (cap - 1);
+            }
+            if (!found) {
+                set[slot] = pick;
+                out[m++] = pick;
+                break;
+            }
+            pick = j; /* t was taken: take j, which cannot be */
+        }
+    }
+    free(set);
+    s->sample = out;
+    s->n_sample = m;
+    return 0;
+}
+
+
+/* Visit the values of one layer that take part in the quantiles, one head at a time. */
+typedef void (*hs_visit_fn)(void *ctx, const void *vals, size_t n, const uint64_t *idx);
+
+static int hs_read_head(const struct as_unit *u, int f64, int64_t h, void *buf, struct as_error *err)
+{
+    int64_t T = u->shape->seq_len;
+    int64_t start[4] = { u->layer, h, 0, 0 }, count[4] = { 1, 1, T, T };
+    return as_tensor_file_read(u->in[0], start, count, f64 ? AS_DTYPE_F64 : AS_DTYPE_F32, buf, err);
+}
+
+struct hs_acc_ctx {
+    const struct hs_state *s;
+    int round;
+    uint64_t *acc;
+};
+
+static void hs_count(struct hs_acc_ctx *x, uint64_t key)
+{
+    const struct hs_state *s = x->s;
+    int shift = s->key_bits - HS_DIGIT_BITS * (x->round + 1);
+    uint64_t digit = (key >> shift) & (HS_DIGITS - 1);
+    if (x->round == 0) {
+        x->acc[digit]++;
+        return;
+    }
+    uint64_t high = key >> (shift + HS_DIGIT_BITS);
+    for (int t = 0; t < HS_TARGETS; t++)
+        if (high == s->prefix[t])
+            x->acc[(size_t)t * HS_DIGITS + digit]++;
+}
+
+static int hs_prepass(const void *cfg, const void *state, int round, struct as_unit *u, uint64_t *acc,
+                      struct as_error *err)
+{
+    const struct hs_cfg *c = cfg;
+    const struct hs_state *s = state;
+    int64_t H = u->shape->n_heads, T = u->shape->seq_len;
+    size_t tt = (size_t)(T * T), esz = s->f64 ? 8 : 4;
+    void *buf = malloc(tt * esz);
+    if (!buf)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for a %lldx%lld head", (long long)T, (long long)T);
+    struct hs_acc_ctx x = { s, round, acc };
+    uint64_t n = 0, nonfinite = 0;
+    int rc = 0;
+    const uint64_t *sp = NULL, *se = NULL;
+    if (s->sample) {
+        uint64_t lo = (uint64_t)u->layer * s->layer_elems, hi = lo + s->layer_elems;
+        sp = s->sample;
+        while (sp < s->sample + s->n_sample && *sp < lo)
+            sp++;
+        se = sp;
+        while (se < s->sample + s->n_sample && *se < hi)
+            se++;
+    }
+    for (int64_t h = 0; h < H && !rc; h++) {
+        if (s->sample) {
+            uint64_t base = (uint64_t)u->layer * s->layer_elems + (uint64_t)h * tt;
+            if (sp == se || *sp >= base + tt)
+                continue;
+        }
+        if ((rc = hs_read_head(u, s->f64, h, buf, err)))
+            break;
+        uint64_t head_nf = 0;
+        if (s->sample) {
+            uint64_t base = (uint64_t)u->layer * s->layer_elems + (uint64_t)h * tt;
+            for (; sp < se && *sp < base + tt; sp++) {
+                size_t k = (size_t)(*sp - base);
+                if (s->f64) {
+                    double v = ((const double *)buf)[k];
+                    if (!isfinite(v)) { head_nf++; continue; }
+                    hs_count(&x, as_hs_key64(v));
+                } else {
+                    float v = ((const float *)buf)[k];
+                    if (!isfinite(v)) { head_nf++; continue; }
+                    hs_count(&x, as_hs_key32(v));
+                }
+                n++;
+            }
+        } else if (s->f64) {
+            const double *v = buf;
+            for (size_t k = 0; k < tt; k++) {
+                if (!isfinite(v[k])) { head_nf++; continue; }
+                hs_count(&x, as_hs_key64(v[k]));
+            }
+            n += tt - head_nf;
+        } else {
+            const float *v = buf;
+            if (round == 0) {
+                /* the hot loop: raw bits -> key -> top digit */
+                for (size_t k = 0; k < tt; k++) {
+                    uint32_t b;
+                    memcpy(&b, &v[k], 4);
+                    if ((b & 0x7f800000u) == 0x7f800000u) { head_nf++; continue; }
+                    acc[((b & 0x80000000u) ? ~b : (b | 0x80000000u)) >> 16]++;
+                }
+            } else {
+                for (size_t k = 0; k < tt; k++) {
+                    if (!isfinite(v[k])) { head_nf++; continue; }
+                    hs_count(&x, as_hs_key32(v[k]));
+                }
+            }
+            n += tt - head_nf;
+        }
+        if (head_nf && c->non_finite == HS_NF_ERROR && round == 0)
+            rc = as_error_set(err, AS_ERR_INPUT, "model '%s' layer %lld head %lld: %llu non-finite values in '%s' "
+                              "(set stages.histsim.non_finite: skip to leave them out)", u->model,
+                              (long long)u->layer, (long long)h, (unsigned long long)head_nf, c->input);
+        nonfinite += head_nf;
+    }
+    if (round == 0) {
+        acc[HS_DIGITS] += n;
+        acc[HS_DIGITS + 1] += nonfinite;
+    }
+    free(buf);
+    return rc;
+}
+
+/* Find which digit holds rank r given a histogram; returns the digit and the rank within it. */
+static uint64_t hs_find(const uint64_t *hist, uint64_t r, uint64_t *rank_in)
+{
+    uint64_t cum = 0;
+    for (uint64_t d = 0; d < HS_DIGITS; d++) {
+        if (r < cum + hist[d]) {
+            *rank_in = r - cum;
+            return d;
+        }
+        cum += hist[d];
+    }
+    *rank_in = 0;
+    return HS_DIGITS - 1; /* not reached when the counts are consistent */
+}
+
+static int hs_prepass_reduce(const void *cfg, void *state, int round, const uint64_t *sum, int *more,
+                             struct as_error *err)
+{
+    const struct hs_cfg *c = cfg;
+    struct hs_state *s = state;
+    if (round == 0) {
+        s->n = sum[HS_DIGITS];
+        s->nonfinite = sum[HS_DIGITS + 1];
+        if (s->n == 0)
+            return as_error_set(err, AS_ERR_INPUT, "tensor '%s' has no finite values", c->input);
+        for (int q = 0; q < 2; q++)
+            as_hs_rank(c->q[q], s->n, s->f64, &s->target[2 * q], &s->target[2 * q + 1], &s->w[q]);
+        for (int t = 0; t < HS_TARGETS; t++)
+            s->prefix[t] = hs_find(sum, s->target[t], &s->rank_in[t]);
+    } else {
+        for (int t = 0; t < HS_TARGETS; t++) {
+            uint64_t d = hs_find(sum + (size_t)t * HS_DIGITS, s->rank_in[t], &s->rank_in[t]);
+            s->prefix[t] = (s->prefix[t] << HS_DIGIT_BITS) | d;
+        }
+    }
+    if (round + 1 < hs_rounds(s)) {
+        *more = 1;
+        return 0;
+    }
+    *more = 0;
+    /* prefixes are now whole keys */
+    for (int q = 0; q < 2; q++) {
+        if (s->f64) {
+            double a = as_hs_unkey64(s->prefix[2 * q]), b = as_hs_unkey64(s->prefix[2 * q + 1]);
+            s->qval[q] = as_hs_lerp64(a, b, s->w[q]);
+        } else {
+            float a = as_hs_unkey32((uint32_t)s->prefix[2 * q]), b = as_hs_unkey32((uint32_t)s->prefix[2 * q + 1]);
+            s->qval[q] = as_hs_lerp32(a, b, (float)s->w[q]);
+        }
+    }
+    if (s->f64) {
+        as_hs_linspace64(s->qval[0], s->qval[1], c->n_edges, s->e64);
+    } else {
+        as_hs_linspace32((float)s->qval[0], (float)s->qval[1], c->n_edges, s->e32);
+        for (int k = 0; k < c->n_edges; k++)
+            s->e64[k] = s->e32[k];
+    }
+    s->edges_ready = 1;
+    return 0;
+}
+
+/* Precision and (sampled mode) the sample, before round 0. */
+static int hs_state_init(const void *cfg, void *state, const struct as_stage_shape *sh,
+                         const struct as_tensor_info *const *info, struct as_error *err)
+{
+    const struct hs_cfg *c = cfg;
+    struct hs_state *s = state;
+    s->f64 = info[0]->dtype == AS_DTYPE_F64;
+    s->key_bits = s->f64 ? 64 : 32;
+    s->layer_elems = (uint64_t)(sh->n_heads * sh->seq_len * sh->seq_len);
+    if (c->quantile == HS_SAMPLED) {
+        if (hs_make_sample(s, c, s->layer_elems * (uint64_t)sh->n_layers, err))
+            return -1;
+        if (s->sample)
+            qsort(s->sample, s->n_sample, sizeof *s->sample, cmp_u64);
+    }
+    return 0;
+}
+
+static void hs_state_release(const void *cfg, void *state)
+{
+    struct hs_state *s = state;
+    free(s->sample);
+    s->sample = NULL;
+}
+
+/* ---- units */
+
+static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigned char *row, struct as_error *err)
+{
+    const struct hs_cfg *c = cfg;
+    const struct hs_state *s = state;
+    int64_t H = u->shape->n_heads, T = u->shape->seq_len;
+    int nb = c->n_edges - 1;
+    size_t tt = (size_t)(T * T), esz = s->f64 ? 8 : 4;
+    void *buf = malloc(tt * esz);
+    uint64_t *cd = calloc((size_t)nb * 2, sizeof *cd), *cl = cd ? cd + nb : NULL;
+    double *within_diag = (double *)row, *within_lower = within_diag + H, *js = within_lower + H;
+    double *mean_diag = js + H, *mean_lower = mean_diag + H;
+    int64_t *nonfin = (int64_t *)(mean_lower + H);
+    int rc = 0;
+    if (!buf || !cd) {
+        rc = as_error_set(err, AS_ERR_NOMEM, "out of memory for a %lldx%lld head", (long long)T, (long long)T);
+        goto out;
+    }
+    for (int64_t h = 0; h < H; h++) {
+        if ((rc = hs_read_head(u, s->f64, h, buf, err)))
+            break;
+        memset(cd, 0, (size_t)nb * 2 * sizeof *cd);
+        uint64_t nf_d = 0, nf_l = 0;
+        double sd = 0, sl = 0;
+        if (s->f64) {
+            const double *v = buf;
+            as_hs_hist64(v, (size_t)T, (size_t)T + 1, s->e64, c->n_edges, cd, &nf_d, &sd);
+            for (int64_t i = 1; i < T; i++)
+                as_hs_hist64(v + i * T, (size_t)i, 1, s->e64, c->n_edges, cl, &nf_l, &sl);
+        } else {
+            const float *v = buf;
+            as_hs_hist32(v, (size_t)T, (size_t)T + 1, s->e32, c->n_edges, cd, &nf_d, &sd);
+            for (int64_t i = 1; i < T; i++)
+                as_hs_hist32(v + i * T, (size_t)i, 1, s->e32, c->n_edges, cl, &nf_l, &sl);
+        }
+        if ((nf_d || nf_l) && c->non_finite == HS_NF_ERROR) {
+            rc = as_error_set(err, AS_ERR_INPUT, "model '%s' layer %lld head %lld: %llu non-finite values in '%s'",
+                              u->model, (long long)u->layer, (long long)h, (unsigned long long)(nf_d + nf_l),
+                              c->input);
+            break;
+        }
+        uint64_t n_d = (uint64_t)T - nf_d, n_l = (uint64_t)T * (uint64_t)(T - 1) / 2 - nf_l;
+        within_diag[h] = as_hs_within(cd, nb);
+        within_lower[h] = as_hs_within(cl, nb);
+        js[h] = as_hs_js_similarity(cd, cl, nb);
+        mean_diag[h] = n_d ? sd / (double)n_d : NAN;
+        mean_lower[h] = n_l ? sl / (double)n_l : NAN;
+        nonfin[h] = (int64_t)(nf_d + nf_l);
+    }
+out:
+    free(buf);
+    free(cd);
+    return rc;
+}
+
+static int hs_finalize(const void *cfg, const void *state, const char *model, const struct as_stage_shape *sh,
+                       const unsigned char *rows, struct as_stage_out *out, struct as_error *err)
+{
+    const struct hs_cfg *c = cfg;
+    const struct hs_state *s = state;
+    int64_t L = sh->n_layers, H = sh->n_heads, T = sh->seq_len;
+    size_t row_doubles = (size_t)(6 * H);
+    double *bins = (double *)out->model_fields;
+    for (int k = 0; k < c->n_edges; k++)
+        bins[k] = s->e64[k];
+    /* model means: every (layer, head) mean covers the same number of values, so the mean of the
+     * means is the mean over all values (exactly so when nothing was skipped) */
+    double sd = 0, sl = 0;
+    int64_t cnt = 0;
+    for (int64_t l = 0; l < L; l++) {
+        const double *r = (const double *)(rows + (size_t)l * row_doubles * 8);
+        for (int64_t h = 0; h < H; h++) {
+            if (isfinite(r[3 * H + h]) && isfinite(r[4 * H + h])) {
+                sd += r[3 * H + h];
+                sl += r[4 * H + h];
+                cnt++;
+            }
+        }
+    }
+    double md = cnt ? sd / (double)cnt : NAN, ml = cnt ? sl / (double)cnt : NAN;
+    int a = 0;
+    out->attrs[a++] = (struct as_attr){ .name = "mean_diagonal", .kind = AS_ATTR_F64, .f64 = md };
+    out->attrs[a++] = (struct as_attr){ .name = "mean_off_diagonal", .kind = AS_ATTR_F64, .f64 = ml };
+    out->attrs[a] = (struct as_attr){ .name = "quantile_method", .kind = AS_ATTR_STR };
+    snprintf(out->attrs[a++].str, sizeof out->attrs[0].str, "%s", c->quantile == HS_EXACT ? "exact" : "sampled");
+    out->attrs[a++] = (struct as_attr){ .name = "quantiles", .kind = AS_ATTR_F64VEC, .vec = c->q, .n = 2 };
+    out->attrs[a++] = (struct as_attr){ .name = "quantile_values", .kind = AS_ATTR_F64VEC, .vec = s->qval, .n = 2 };
+    out->attrs[a++] = (struct as_attr){ .name = "values_counted", .kind = AS_ATTR_I64, .i64 = (int64_t)s->n };
+    out->attrs[a++] = (struct as_attr){ .name = "non_finite_skipped", .kind = AS_ATTR_I64,
+                                        .i64 = (int64_t)s->nonfinite };
+    out->attrs[a] = (struct as_attr){ .name = "input", .kind = AS_ATTR_STR };
+    snprintf(out->attrs[a++].str, sizeof out->attrs[0].str, "%s", c->input);
+    out->n_attrs = a;
+    static const char *const names[] = { "within_diag", "within_lower", "js_similarity" };
+    for (int f = 0; f < 3; f++)
+        as_log_stats_rows(out->log, model, "histsim", names[f], (const double *)rows + (size_t)f * H,
+                          (size_t)L, (size_t)H, row_doubles);
+    as_strbuf_addf(out->log, "%s histsim mean diagonal %.4f, mean off-diagonal %.4f, difference %.4f (T=%lld)\n",
+                   model, md, ml, md - ml, (long long)T);
+    return 0;
+}
+
+static const char *const hs_figures[] = { "within_diag", "within_lower", "js_similarity", NULL };
+
+const struct as_stage_ops as_stage_histsim = {
+    .name = "histsim",
+    .configure = hs_configure,
+    .release = hs_release,
+    .inputs = hs_inputs,
+    .shape = hs_shape,
+    .schema = hs_schema,
+    .state_size = hs_state_size,
+    .state_init = hs_state_init,
+    .state_release = hs_state_release,
+    .prepass_count = hs_prepass_count,
+    .prepass = hs_prepass,
+    .prepass_reduce = hs_prepass_reduce,
+    .run = hs_run,
+    .finalize = hs_finalize,
+    .figures = hs_figures,
+};
