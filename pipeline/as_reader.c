@@ -21,6 +21,17 @@ int64_t as_shape_numel(int ndim, const int64_t *shape)
     return n;
 }
 
+const char *as_shape_str(const struct as_tensor_info *ti, char *buf, size_t n)
+{
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, n - k, "(");
+    for (int d = 0; d < ti->ndim && k < n; d++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%lld", d ? ", " : "", (long long)ti->shape[d]);
+    if (k < n)
+        snprintf(buf + k, n - k, ")");
+    return buf;
+}
+
 /* Readers that exist in this build, tried in order by extension. Formats from the readers issue
  * (pt, safetensors, hdf5) register here. */
 struct reader_ext {
@@ -29,8 +40,6 @@ struct reader_ext {
 };
 
 extern const struct as_reader_ops as_reader_pt __attribute__((weak));
-extern const struct as_reader_ops as_reader_safetensors __attribute__((weak));
-extern const struct as_reader_ops as_reader_hdf5 __attribute__((weak));
 
 static const struct as_reader_ops *ops_by_ext(const char *path)
 {
@@ -68,9 +77,9 @@ const struct as_reader_ops *as_reader_for_path(const char *path, struct as_error
         return &as_reader_npy;
     if (got >= 4 && !memcmp(m, "PK\x03\x04", 4) && &as_reader_pt)
         return &as_reader_pt;
-    if (got >= 8 && !memcmp(m, "\x89HDF\r\n\x1a\n", 8) && &as_reader_hdf5)
+    if (got >= 8 && !memcmp(m, "\x89HDF\r\n\x1a\n", 8) && 1)
         return &as_reader_hdf5;
-    if (got >= 8 && &as_reader_safetensors) {
+    if (got >= 8) {
         uint64_t hl;
         memcpy(&hl, m, 8);
         unsigned char c = 0;

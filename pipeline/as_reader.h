@@ -47,6 +47,8 @@ struct as_reader_ops {
 /* Readers by format (defined in reader_<format>.c). */
 extern const struct as_reader_ops as_reader_npy;
 extern const struct as_reader_ops as_reader_synth;
+extern const struct as_reader_ops as_reader_safetensors;
+extern const struct as_reader_ops as_reader_hdf5;
 
 /* The reader for a path, chosen by extension, then by magic bytes; NULL and err set if none. */
 const struct as_reader_ops *as_reader_for_path(const char *path, struct as_error *err);
@@ -68,6 +70,9 @@ static inline const struct as_tensor_info *as_tensor_file_info(const struct as_t
 {
     return tf->ops->info(tf->r);
 }
+
+/* "(70, 112, 256, 256)" into buf. */
+const char *as_shape_str(const struct as_tensor_info *ti, char *buf, size_t n);
 
 /* Number of elements of a shape, overflow-checked: -1 on overflow or negative dims. */
 int64_t as_shape_numel(int ndim, const int64_t *shape);

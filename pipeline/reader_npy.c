@@ -182,7 +182,9 @@ static int npy_open(struct as_reader **out, const char *path, const char *key, s
         as_error_set(err, AS_ERR_INPUT, "'%s': .npy shape overflows", path);
         goto fail;
     }
-    if (as_flat_check(&r->ti, (int64_t)sb.st_size - r->ti.data_offset, path, err))
+    char what[4200];
+    snprintf(what, sizeof what, "'%s'", path);
+    if (as_flat_check(&r->ti, (int64_t)sb.st_size - r->ti.data_offset, what, err))
         goto fail;
     free(h);
     *out = r;

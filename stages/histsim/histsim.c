@@ -115,15 +115,12 @@ static int hs_shape(const void *cfg, const struct as_tensor_info *const *info, s
 {
     const struct as_tensor_info *ti = info[0];
     const struct hs_cfg *c = cfg;
+    char sh[128];
     if (ti->ndim != 4 || ti->shape[2] != ti->shape[3])
-        return as_error_set(err, AS_ERR_INPUT, "tensor '%s' must be (layers, heads, seq_len, seq_len), "
-                            "found %d dims (%lld, %lld, %lld, %lld)", c->input, ti->ndim,
-                            (long long)(ti->ndim > 0 ? ti->shape[0] : 0), (long long)(ti->ndim > 1 ? ti->shape[1] : 0),
-                            (long long)(ti->ndim > 2 ? ti->shape[2] : 0), (long long)(ti->ndim > 3 ? ti->shape[3] : 0));
+        return as_error_set(err, AS_ERR_INPUT, "tensor '%s' must be (layers, heads, seq_len, seq_len), found %d dims %s",
+                            c->input, ti->ndim, as_shape_str(ti, sh, sizeof sh));
     if (ti->shape[0] < 1 || ti->shape[1] < 1 || ti->shape[2] < 1)
-        return as_error_set(err, AS_ERR_INPUT, "tensor '%s' is empty (%lld, %lld, %lld, %lld)", c->input,
-                            (long long)ti->shape[0], (long long)ti->shape[1], (long long)ti->shape[2],
-                            (long long)ti->shape[3]);
+        return as_error_set(err, AS_ERR_INPUT, "tensor '%s' is empty %s", c->input, as_shape_str(ti, sh, sizeof sh));
     out->n_layers = ti->shape[0];
     out->n_heads = ti->shape[1];
     out->seq_len = ti->shape[2];

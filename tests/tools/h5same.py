@@ -1,0 +1,56 @@
+#!/usr/bin/python3
+"""h5same.py A.h5 B.h5 [GROUP]: exit 0 when every dataset and attribute under GROUP (default
+/models) is bitwise identical in both files (same names, shapes, dtypes, bytes); prints each
+difference otherwise. Run-dependent provenance (/run, root times) is outside /models."""
+import sys
+
+import h5py
+import numpy as np
+
+
+def canon(v):
+    """bytes of numeric attributes, text of string ones (object arrays hold pointers)"""
+    a = np.asarray(v)
+    if a.dtype.kind in "OSU":
+        return repr(a.tolist())
+    return a.dtype.str.encode() + a.tobytes()
+
+
+def items(f, group):
+    out = {}
+
+    def visit(name, obj):
+        key = f"{group}/{name}"
+        if isinstance(obj, h5py.Dataset):
+            out[key] = ("dataset", obj.dtype.str, obj.shape, obj[()].tobytes() if obj.shape != () else
+                        np.asarray(obj[()]).tobytes())
+        for k, v in obj.attrs.items():
+            if k in ("DIMENSION_LIST", "REFERENCE_LIST"):
+                continue
+            out[f"{key}@{k}"] = ("attr", canon(v))
+    g = f[group]
+    for k, v in g.attrs.items():
+        out[f"{group}@{k}"] = ("attr", canon(v))
+    g.visititems(visit)
+    return out
+
+
+def main():
+    a, b = sys.argv[1], sys.argv[2]
+    group = sys.argv[3] if len(sys.argv) > 3 else "/models"
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        ia, ib = items(fa, group), items(fb, group)
+    bad = 0
+    for k in sorted(set(ia) | set(ib)):
+        if k not in ia or k not in ib:
+            print(f"only in {'B' if k not in ia else 'A'}: {k}")
+            bad += 1
+        elif ia[k] != ib[k]:
+            print(f"differs: {k}")
+            bad += 1
+    print(f"{len(ia)} items compared, {bad} differ")
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
