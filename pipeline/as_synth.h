@@ -39,10 +39,10 @@ struct as_synth_gen {
     int (*layer)(const struct as_synth_spec *s, int64_t layer, float *dst, struct as_error *err);
 };
 
-/* Generators defined elsewhere (NULL-terminated tables, may be empty): attention probabilities and
+/* Generators defined elsewhere (NULL-terminated tables): attention probabilities and
  * gradients (synth_attn.c), Q/K/V activations (synth_acts.c). */
-extern const struct as_synth_gen *const as_synth_attn_gens[] __attribute__((weak));
-extern const struct as_synth_gen *const as_synth_acts_gens[] __attribute__((weak));
+extern const struct as_synth_gen *const as_synth_attn_gens[];
+extern const struct as_synth_gen *const as_synth_acts_gens[];
 
 /* Hash of (seed, model name, layer, stream): the base of every per-element counter. */
 uint64_t as_synth_key(const struct as_synth_spec *s, int64_t layer, uint64_t stream);

@@ -1,0 +1,373 @@
+/* monotonicity.c: the ALiBi monotonicity stage: per layer, how often the head-mean causal
+ * attention's cumulative mass C[i,k] drops from an earlier query i to a later one j (see
+ * monotonicity.h for the definition and the kernels).
+ *
+ *   stages:
+ *     monotonicity:
+ *       input: attention_probs_mean   # (L, H, T, T) content scores
+ *       scale: 1.0                    # multiplies the scores before the ALiBi bias
+ *       slopes: standard              # standard | bloom | [m_0, ..., m_{H-1}]
+ *       epsilon: 1e-10                # violation when C[i,k] - C[j,k] < -epsilon (>= 0)
+ *       method: auto                  # auto | fast | ref (results agree; only speed differs)
+ *
+ * Memory per unit: two (T, T) float64 buffers; input read one head at a time. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "monotonicity.h"
+
+#define WHAT "stages.monotonicity"
+
+enum mono_method { MONO_METHOD_AUTO = 0, MONO_METHOD_FAST, MONO_METHOD_REF, MONO_METHOD_COUNT };
+
+static const char *const mono_rule_names[] = { "standard", "bloom", "list", NULL };
+static const char *const mono_method_names[] = { "auto", "fast", "ref", NULL };
+
+/* Slopes computed for a head count, kept until release() so finalize's attribute can borrow them. */
+struct mono_slopes_cache {
+    int64_t n_heads;
+    double *v;                     /* (n_heads,) */
+    struct mono_slopes_cache *next;
+};
+
+struct mono_cfg {
+    char input[256];
+    double scale;
+    double eps;
+    enum as_mono_rule rule;
+    double *list;                  /* (n_list,) explicit slopes when rule == LIST, owned */
+    int64_t n_list;
+    enum mono_method method;
+    struct mono_slopes_cache *cache; /* owned */
+};
+
+/* Per-layer fields, in schema (and row) order. */
+enum {
+    F_COMBINATIONS, F_VIOLATIONS, F_RATE, F_ABS, F_ABS_STD, F_REL, F_REL_STD, F_PER_LAYER_COUNT
+};
+
+static void mono_release(void *cfgp)
+{
+    struct mono_cfg *c = cfgp;
+    if (!c)
+        return;
+    while (c->cache) {
+        struct mono_slopes_cache *n = c->cache->next;
+        free(c->cache->v);
+        free(c->cache);
+        c->cache = n;
+    }
+    free(c->list);
+    free(c);
+}
+
+static int mono_configure(void **out, const struct as_ynode *node, struct as_error *err)
+{
+    static const char *const keys[] = { "input", "scale", "slopes", "epsilon", "method", NULL };
+    struct mono_cfg *c = as_xcalloc(1, sizeof *c);
+    const char *input;
+    int rule = AS_MONO_RULE_STANDARD, method = MONO_METHOD_AUTO;
+    *out = NULL;
+    if (as_ynode_check_keys(node, WHAT, keys, err) ||
+        as_ynode_get_str(node, WHAT, "input", "attention_probs_mean", &input, err) ||
+        as_ynode_get_double(node, WHAT, "scale", 1.0, &c->scale, err) ||
+        as_ynode_get_double(node, WHAT, "epsilon", 1e-10, &c->eps, err) ||
+        as_ynode_get_enum(node, WHAT, "method", MONO_METHOD_AUTO, mono_method_names, &method, err))
+        goto fail;
+    if (!*input || as_strlcpy(c->input, input, sizeof c->input) < 0) {
+        as_ynode_error(as_ynode_get(node, "input"), err, WHAT ".input: expected a tensor name of 1 to %zu characters",
+                       sizeof c->input - 1);
+        goto fail;
+    }
+    if (c->eps < 0) {
+        as_ynode_error(as_ynode_get(node, "epsilon"), err, WHAT ".epsilon: must be >= 0, found %g", c->eps);
+        goto fail;
+    }
+    const struct as_ynode *sl = as_ynode_get(node, "slopes");
+    if (sl && sl->kind == AS_YNODE_SEQ) {
+        if (!sl->n) {
+            as_ynode_error(sl, err, WHAT ".slopes: expected standard, bloom or a list of one slope per head");
+            goto fail;
+        }
+        c->list = as_xcalloc(sl->n, sizeof *c->list);
+        c->n_list = (int64_t)sl->n;
+        for (size_t i = 0; i < sl->n; i++) {
+            char what[64];
+            snprintf(what, sizeof what, WHAT ".slopes[%zu]", i);
+            if (as_ynode_to_double(sl->items[i], what, &c->list[i], err))
+                goto fail;
+        }
+        rule = AS_MONO_RULE_LIST;
+    } else {
+        static const char *const rules[] = { "standard", "bloom", NULL };
+        if (as_ynode_get_enum(node, WHAT, "slopes", AS_MONO_RULE_STANDARD, rules, &rule, err))
+            goto fail;
+    }
+    c->rule = (enum as_mono_rule)rule;
+    c->method = (enum mono_method)method;
+    *out = c;
+    return 0;
+fail:
+    mono_release(c);
+    return -1;
+}
+
+static int mono_inputs(const void *cfgp, const char **names)
+{
+    const struct mono_cfg *c = cfgp;
+    names[0] = c->input;
+    return 1;
+}
+
+static int mono_shape(const void *cfgp, const struct as_tensor_info *const *info, struct as_stage_shape *out,
+                      struct as_error *err)
+{
+    const struct mono_cfg *c = cfgp;
+    const struct as_tensor_info *ti = info[0];
+    int64_t tt, bytes, combos;
+    if (ti->ndim != 4 || ti->shape[2] != ti->shape[3] || ti->shape[0] < 1 || ti->shape[1] < 1 ||
+        ti->shape[2] < 1) {
+        char dims[160] = "";
+        size_t len = 0;
+        for (int d = 0; d < ti->ndim && len < sizeof dims; d++)
+            len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%" PRId64, d ? ", " : "", ti->shape[d]);
+        return as_error_set(err, AS_ERR_INPUT,
+                            "input '%s': expected a non-empty 4-d (layers, heads, T, T) tensor, found shape (%s)",
+                            c->input, dims);
+    }
+    int64_t L = ti->shape[0], H = ti->shape[1], T = ti->shape[2];
+    if (c->rule == AS_MONO_RULE_LIST && c->n_list != H)
+        return as_error_set(err, AS_ERR_CONFIG, WHAT ".slopes: %" PRId64 " slopes given but input '%s' has %" PRId64
+                            " heads", c->n_list, c->input, H);
+    if (as_mul_i64(T, T, &tt) || as_mul_i64(tt, H, &bytes) ||
+        as_mul_i64(bytes, (int64_t)as_dtype_traits[ti->dtype].size, &bytes) ||
+        as_mul_i64(T * (T - 1) / 2, T, &combos) || tt > INT64_MAX / 16)
+        return as_error_set(err, AS_ERR_INPUT, "input '%s': T = %" PRId64 " is too large", c->input, T);
+    out->n_layers = L;
+    out->n_heads = H;
+    out->seq_len = T;
+    out->unit_cost = (double)H * (double)tt + (double)tt * log2((double)T);
+    out->unit_bytes = bytes;
+    return 0;
+}
+
+static int mono_schema(const void *cfgp, const struct as_stage_shape *sh, struct as_field *f)
+{
+    static const struct { const char *name, *desc; enum as_ftype type; } pl[F_PER_LAYER_COUNT] = {
+        { "combinations", "pairs i<j of query positions times key columns k: T(T-1)/2*T", AS_FTYPE_I64 },
+        { "violations", "(i<j, k) with C[i,k] - C[j,k] < -epsilon, C the row-wise cumulative sum of the "
+          "head-mean causal softmax of scale*scores - ALiBi", AS_FTYPE_I64 },
+        { "violation_rate", "violations / combinations", AS_FTYPE_F64 },
+        { "absolute_error", "mean of |C[i,k] - C[j,k]| over violations (0 if none)", AS_FTYPE_F64 },
+        { "absolute_error_std", "sample std (n-1) of |C[i,k] - C[j,k]| over violations (0 if fewer than 2)",
+          AS_FTYPE_F64 },
+        { "relative_error", "mean of |C[i,k] - C[j,k]| / (max(C[i,k], C[j,k]) + 1e-5) over violations",
+          AS_FTYPE_F64 },
+        { "relative_error_std", "sample std (n-1) of the relative error over violations (0 if fewer than 2)",
+          AS_FTYPE_F64 },
+    };
+    memset(f, 0, sizeof *f * (F_PER_LAYER_COUNT + 1));
+    for (int k = 0; k < F_PER_LAYER_COUNT; k++) {
+        f[k].name = pl[k].name;
+        f[k].description = pl[k].desc;
+        f[k].type = pl[k].type;
+        f[k].per_layer = 1;
+    }
+    struct as_field *s = &f[F_PER_LAYER_COUNT];
+    s->name = "alibi_slopes";
+    s->description = "ALiBi slope m_h of each head (bias -m_h*(i-j))";
+    s->type = AS_FTYPE_F64;
+    s->ndim = 1;
+    s->dims[0] = sh->n_heads;
+    s->dim_names[0] = "head";
+    return F_PER_LAYER_COUNT + 1;
+}
+
+static void mono_slopes_fill(const struct mono_cfg *c, int64_t H, double *out)
+{
+    if (c->rule == AS_MONO_RULE_LIST)
+        memcpy(out, c->list, (size_t)H * sizeof *out);
+    else
+        as_mono_slopes(c->rule, H, out);
+}
+
+/* Counts the non-finite values of the causal part (j <= i) of one head, and of it after scaling
+ * and adding the bias. */
+static void mono_check_head(const double *s, int64_t T, double scale, double slope, int64_t *bad_in,
+                            int64_t *bad_scaled)
+{
+    int64_t a = 0, b = 0;
+    for (int64_t i = 0; i < T; i++)
+        for (int64_t j = 0; j <= i; j++) {
+            double x = s[i * T + j];
+            if (!isfinite(x))
+                a++;
+            else if (!isfinite(x * scale + (-slope) * (double)(i - j)))
+                b++;
+        }
+    *bad_in = a;
+    *bad_scaled = b;
+}
+
+static int mono_run(const void *cfgp, const void *state, struct as_unit *u, unsigned char *row,
+                    struct as_error *err)
+{
+    const struct mono_cfg *c = cfgp;
+    const int64_t H = u->shape->n_heads, T = u->shape->seq_len, l = u->layer;
+    const size_t tt = (size_t)T * (size_t)T;
+    int ret = -1;
+    double *buf = malloc(tt * sizeof *buf), *acc = calloc(tt, sizeof *acc);
+    double *slopes = malloc((size_t)H * sizeof *slopes);
+    double *work = malloc((size_t)as_mono_work_size(T) * sizeof *work);
+    if (!buf || !acc || !slopes || !work) {
+        as_error_set(err, AS_ERR_NOMEM, "model '%s' layer %" PRId64 ": cannot allocate 2 x %" PRId64 "^2 doubles",
+                     u->model, l, T);
+        goto out;
+    }
+    mono_slopes_fill(c, H, slopes);
+    for (int64_t h = 0; h < H; h++) {
+        int64_t start[4] = { l, h, 0, 0 }, count[4] = { 1, 1, T, T }, bad_in, bad_scaled;
+        if (as_tensor_file_read(u->in[0], start, count, AS_DTYPE_F64, buf, err)) {
+            as_error_prefix(err, "model '%s' layer %" PRId64 " head %" PRId64 ": ", u->model, l, h);
+            goto out;
+        }
+        mono_check_head(buf, T, c->scale, slopes[h], &bad_in, &bad_scaled);
+        if (bad_in) {
+            as_error_set(err, AS_ERR_INPUT, "model '%s' layer %" PRId64 " head %" PRId64 ": %" PRId64
+                         " non-finite values in '%s'", u->model, l, h, bad_in, c->input);
+            goto out;
+        }
+        if (bad_scaled) {
+            as_error_set(err, AS_ERR_INPUT, "model '%s' layer %" PRId64 " head %" PRId64 ": %" PRId64
+                         " values of '%s' overflow with scale %g and slope %g", u->model, l, h, bad_scaled,
+                         c->input, c->scale, slopes[h]);
+            goto out;
+        }
+        as_mono_head_accum(buf, T, c->scale, slopes[h], acc);
+    }
+    as_mono_cumsum_t(acc, T, H, buf);
+
+    struct as_mono_stats st;
+    int use_ref = c->method == MONO_METHOD_REF || (c->method == MONO_METHOD_AUTO && T <= AS_MONO_AUTO_REF_MAX_T);
+    if (use_ref)
+        as_mono_count_ref(buf, T, c->eps, &st);
+    else
+        as_mono_count(buf, T, c->eps, work, &st);
+    int64_t iv[2] = { st.combinations, st.violations };
+    double fv[5] = { st.violation_rate, st.abs_mean, st.abs_std, st.rel_mean, st.rel_std };
+    memcpy(row, iv, sizeof iv);
+    memcpy(row + sizeof iv, fv, sizeof fv);
+    ret = 0;
+out:
+    free(buf);
+    free(acc);
+    free(slopes);
+    free(work);
+    return ret;
+}
+
+static const double *mono_slopes_cached(struct mono_cfg *c, int64_t H)
+{
+    if (c->rule == AS_MONO_RULE_LIST)
+        return c->list;
+    for (struct mono_slopes_cache *e = c->cache; e; e = e->next)
+        if (e->n_heads == H)
+            return e->v;
+    struct mono_slopes_cache *e = as_xcalloc(1, sizeof *e);
+    e->n_heads = H;
+    e->v = as_xcalloc((size_t)H, sizeof *e->v);
+    as_mono_slopes(c->rule, H, e->v);
+    e->next = c->cache;
+    c->cache = e;
+    return e->v;
+}
+
+static void mono_attr_f64(struct as_stage_out *out, const char *name, double v)
+{
+    struct as_attr *a = &out->attrs[out->n_attrs++];
+    memset(a, 0, sizeof *a);
+    a->name = name;
+    a->kind = AS_ATTR_F64;
+    a->f64 = v;
+}
+
+static void mono_attr_str(struct as_stage_out *out, const char *name, const char *v)
+{
+    struct as_attr *a = &out->attrs[out->n_attrs++];
+    memset(a, 0, sizeof *a);
+    a->name = name;
+    a->kind = AS_ATTR_STR;
+    as_strlcpy(a->str, v, sizeof a->str);
+}
+
+static int mono_finalize(const void *cfgp, const void *state, const char *model, const struct as_stage_shape *sh,
+                         const unsigned char *rows, struct as_stage_out *out, struct as_error *err)
+{
+    /* The slopes cache is owned by cfg and only grows (finalize runs on one thread per rank). */
+    struct mono_cfg *c = (struct mono_cfg *)cfgp;
+    const int64_t L = sh->n_layers, H = sh->n_heads;
+    const size_t row_size = F_PER_LAYER_COUNT * 8;
+    const double *slopes = mono_slopes_cached(c, H);
+
+    memcpy(out->model_fields, slopes, (size_t)H * sizeof *slopes);
+    struct as_attr *a = &out->attrs[out->n_attrs++];
+    memset(a, 0, sizeof *a);
+    a->name = "alibi_slopes";
+    a->kind = AS_ATTR_F64VEC;
+    a->vec = slopes;
+    a->n = H;
+    mono_attr_f64(out, "epsilon", c->eps);
+    mono_attr_str(out, "input", c->input);
+    mono_attr_f64(out, "scale", c->scale);
+    mono_attr_str(out, "slopes", mono_rule_names[c->rule]);
+
+    int64_t with = 0, top[3] = { -1, -1, -1 };
+    double top_rate[3] = { 0, 0, 0 }, sum_rate = 0;
+    for (int64_t l = 0; l < L; l++) {
+        int64_t viol;
+        double rate;
+        memcpy(&viol, rows + l * row_size + F_VIOLATIONS * 8, 8);
+        memcpy(&rate, rows + l * row_size + F_RATE * 8, 8);
+        sum_rate += rate;
+        if (viol <= 0)
+            continue;
+        with++;
+        for (int s = 0; s < 3; s++) {
+            if (top[s] < 0 || rate > top_rate[s]) {
+                for (int m = 2; m > s; m--) {
+                    top[m] = top[m - 1];
+                    top_rate[m] = top_rate[m - 1];
+                }
+                top[s] = l;
+                top_rate[s] = rate;
+                break;
+            }
+        }
+    }
+    as_strbuf_addf(out->log, "%s monotonicity | violations in %" PRId64 " of %" PRId64 " layers; highest rate:",
+                   model, with, L);
+    if (!with)
+        as_strbuf_addf(out->log, " none");
+    for (int s = 0; s < 3 && top[s] >= 0; s++)
+        as_strbuf_addf(out->log, "%s L%" PRId64 " %.4g", s ? "," : "", top[s] + 1, top_rate[s]);
+    as_strbuf_addf(out->log, "\n%s monotonicity | mean violation rate %.4g over %" PRId64 " layers\n", model,
+                   L > 0 ? sum_rate / (double)L : 0.0, L);
+    return 0;
+}
+
+static const char *const mono_figures[] = { "violation_rate", "absolute_error", "relative_error", NULL };
+
+const struct as_stage_ops as_stage_monotonicity = {
+    .name = "monotonicity",
+    .configure = mono_configure,
+    .release = mono_release,
+    .inputs = mono_inputs,
+    .shape = mono_shape,
+    .schema = mono_schema,
+    .run = mono_run,
+    .finalize = mono_finalize,
+    .figures = mono_figures,
+};
