@@ -291,6 +291,7 @@ static int parse_root(struct as_config *cfg, struct as_error *err)
                                   as_stages[k]->name);
         struct as_stage_cfg *sc = &cfg->stages[cfg->n_stages];
         sc->ops = as_stages[k];
+        sc->node = o;
         if (as_stages[k]->configure(&sc->cfg, o, err))
             return -1;
         cfg->n_stages++;
@@ -344,6 +345,38 @@ void as_config_release(struct as_config *cfg)
     free(cfg->models);
     as_ydoc_release(&cfg->doc);
     memset(cfg, 0, sizeof *cfg);
+}
+
+int as_config_select_models(struct as_config *cfg, const char *names, struct as_error *err)
+{
+    char *list = as_xstrdup(names), *save = NULL;
+    int *keep = as_xcalloc((size_t)cfg->n_models, sizeof *keep), rc = 0;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int found = 0;
+        for (int i = 0; i < cfg->n_models; i++)
+            if (!strcmp(cfg->models[i].name, tok)) {
+                keep[i] = found = 1;
+            }
+        if (!found) {
+            rc = as_error_set(err, AS_ERR_CONFIG, "%s: --models names '%s', which the config does not have", cfg->path,
+                              tok);
+            break;
+        }
+    }
+    if (!rc) {
+        int n = 0;
+        for (int i = 0; i < cfg->n_models; i++)
+            if (keep[i])
+                cfg->models[n++] = cfg->models[i];
+        if (n == 0)
+            rc = as_error_set(err, AS_ERR_CONFIG, "%s: --models selects no model", cfg->path);
+        else
+            cfg->n_models = n;
+        as_strlcpy(cfg->selection, names, sizeof cfg->selection);
+    }
+    free(keep);
+    free(list);
+    return rc;
 }
 
 void as_config_set_output(struct as_config *cfg, const char *output)

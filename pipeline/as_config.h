@@ -53,6 +53,7 @@ struct as_model_cfg {
 struct as_stage_cfg {
     const struct as_stage_ops *ops;
     void *cfg;                     /* owned: ops->release() */
+    const struct as_ynode *node;   /* its options (NULL: defaults); borrowed from doc */
 };
 
 struct as_config {
@@ -68,6 +69,7 @@ struct as_config {
     int figures;                   /* 1: draw figures at the end of run */
     char figures_dir[AS_PATH_MAX];
     unsigned figure_formats;       /* bitmask: 1 png, 2 pdf, 4 svg */
+    char selection[4096];          /* --models list when a subset runs ("" = all) */
 };
 
 /* Load and check a config; errors carry file:line:col. On error *cfg is released. */
@@ -76,6 +78,10 @@ int as_config_load(struct as_config *cfg, const char *path, struct as_error *err
 int as_config_parse(struct as_config *cfg, const char *name, const char *dir, const char *text,
                     struct as_error *err);
 void as_config_release(struct as_config *cfg);
+
+/* Keep only the models named in the comma-separated list `names` (array mode), in config order;
+ * an unknown name is a config error naming it. Records the selection in cfg->selection. */
+int as_config_select_models(struct as_config *cfg, const char *names, struct as_error *err);
 
 /* Replace the output path (from -o): resolved against the current directory; the log follows. */
 void as_config_set_output(struct as_config *cfg, const char *output);

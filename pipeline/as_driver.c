@@ -11,7 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "as_journal.h"
 #include "as_plan.h"
+#include "as_plot.h"
 #include "as_results.h"
 #include "as_util.h"
 
@@ -40,11 +42,13 @@ struct model_run {
     char in_key[AS_MAX_TENSORS][256];
     const struct as_reader_ops *in_ops[AS_MAX_TENSORS];
     struct as_tensor_info in_info[AS_MAX_TENSORS];
+    char in_digest[AS_MAX_TENSORS][17];
+    int64_t in_size[AS_MAX_TENSORS], in_mtime[AS_MAX_TENSORS];
     int64_t n_layers, n_heads, seq_len;
     struct stage_run st[AS_MAX_STAGES];
     int *row_owner;                /* (n_layers,) */
     size_t first_unit;
-    struct as_attr attrs[2 * AS_MAX_TENSORS + 6];
+    struct as_attr attrs[4 * AS_MAX_TENSORS + 6];
     int n_attrs;
 };
 
@@ -54,9 +58,13 @@ struct plan {
     int n_models;
     struct as_unit_desc *units;
     size_t n_units;
-    int *owner;
+    int *owner;                    /* (n_units,) prepass work and row writing */
     double *load;
     int nranks;
+    unsigned char *done;           /* (n_units,) finished in an earlier attempt (journal) */
+    int *run_owner;                /* (n_units,) rank that computes a unit now, -1 when done */
+    size_t n_todo;
+    struct as_journal journal;
 };
 
 /* ---- plan */
@@ -80,6 +88,12 @@ static int add_input(struct model_run *mr, const struct as_config *cfg, const ch
     mr->in_info[i] = *as_tensor_file_info(&tf);
     mr->in_ops[i] = tf.ops;
     as_tensor_file_close(&tf);
+    if (mr->m->synthetic && mr->in_ops[i] == &as_reader_synth) {
+        snprintf(mr->in_digest[i], sizeof mr->in_digest[i], "%016llx",
+                 (unsigned long long)as_synth_key(&mr->m->synth, 0, 0));
+    } else if (as_file_digest(mr->in_path[i], 0, mr->in_digest[i], &mr->in_size[i], &mr->in_mtime[i], err)) {
+        return as_error_prefix(err, "model '%s': tensor '%s': ", mr->m->name, name);
+    }
     mr->n_in++;
     return i;
 }
@@ -103,6 +117,9 @@ static void plan_release(struct plan *p)
     free(p->units);
     free(p->owner);
     free(p->load);
+    free(p->done);
+    free(p->run_owner);
+    as_journal_close(&p->journal);
     memset(p, 0, sizeof *p);
 }
 
@@ -150,8 +167,10 @@ static int plan_build(struct plan *p, struct as_config *cfg, int nranks, struct 
     }
     p->units = calloc(n_units ? n_units : 1, sizeof *p->units);
     p->owner = calloc(n_units ? n_units : 1, sizeof *p->owner);
+    p->done = calloc(n_units ? n_units : 1, 1);
+    p->run_owner = calloc(n_units ? n_units : 1, sizeof *p->run_owner);
     p->load = calloc((size_t)nranks, sizeof *p->load);
-    if (!p->units || !p->owner || !p->load)
+    if (!p->units || !p->owner || !p->load || !p->done || !p->run_owner)
         return as_error_set(err, AS_ERR_NOMEM, "out of memory for %zu units", n_units);
     p->n_units = n_units;
     for (int i = 0; i < p->n_models; i++) {
@@ -168,12 +187,100 @@ static int plan_build(struct plan *p, struct as_config *cfg, int nranks, struct 
         }
     }
     as_plan_assign(p->units, p->n_units, nranks, p->owner, p->load);
+    memcpy(p->run_owner, p->owner, n_units * sizeof *p->owner);
+    p->n_todo = n_units;
+    p->journal.fd = -1;
     for (int i = 0; i < p->n_models; i++) {
         struct model_run *mr = &p->models[i];
         mr->row_owner = as_xcalloc((size_t)mr->n_layers, sizeof *mr->row_owner);
         for (int64_t l = 0; l < mr->n_layers; l++)
             mr->row_owner[l] = p->owner[mr->first_unit + (size_t)l];
     }
+    return 0;
+}
+
+/* The results-relevant content of a run, one line per item: a resume must see the same. */
+static void plan_describe(const struct plan *p, struct as_strbuf *sb)
+{
+    for (int i = 0; i < p->n_models; i++) {
+        const struct model_run *mr = &p->models[i];
+        for (int k = 0; k < mr->n_in; k++) {
+            char sh[128];
+            as_strbuf_addf(sb, "model %s input %s %s%s%s %s %s size %lld mtime %lld digest %s\n", mr->m->name,
+                           mr->in_name[k], mr->in_path[k], mr->in_key[k][0] ? " key " : "", mr->in_key[k],
+                           as_dtype_traits[mr->in_info[k].dtype].name, as_shape_str(&mr->in_info[k], sh, sizeof sh),
+                           (long long)mr->in_size[k], (long long)mr->in_mtime[k], mr->in_digest[k]);
+        }
+    }
+    for (int s = 0; s < p->cfg->n_stages; s++) {
+        as_strbuf_addf(sb, "stage %s ", p->cfg->stages[s].ops->name);
+        as_ynode_dump(p->cfg->stages[s].node, sb);
+        as_strbuf_addf(sb, "\n");
+    }
+}
+
+/* Bytes of the journal payload of one unit: the rows of every stage that covers its layer. */
+static size_t unit_payload_size(const struct plan *p, const struct as_unit_desc *ud)
+{
+    size_t n = 0;
+    const struct model_run *mr = &p->models[ud->model];
+    for (int s = 0; s < p->cfg->n_stages; s++)
+        if (mr->st[s].active && ud->layer < mr->st[s].shape.n_layers)
+            n += mr->st[s].row_size;
+    return n;
+}
+
+/* Apply the journal's unit records: rows in place, units marked done; then assign what is left. */
+static void plan_apply_journal(struct plan *p)
+{
+    struct as_jrec rec;
+    p->journal.pos = 0;
+    while (as_journal_next(&p->journal, &rec)) {
+        if (rec.kind != AS_JREC_UNIT || rec.model < 0 || rec.model >= p->n_models)
+            continue;
+        struct model_run *mr = &p->models[rec.model];
+        if (rec.index < 0 || rec.index >= mr->n_layers)
+            continue;
+        size_t ui = mr->first_unit + (size_t)rec.index;
+        if (rec.len != unit_payload_size(p, &p->units[ui]))
+            continue;
+        const unsigned char *src = rec.payload;
+        for (int s = 0; s < p->cfg->n_stages; s++) {
+            struct stage_run *sr = &mr->st[s];
+            if (!sr->active || rec.index >= sr->shape.n_layers)
+                continue;
+            memcpy(sr->rows + (size_t)rec.index * sr->row_size, src, sr->row_size);
+            src += sr->row_size;
+        }
+        p->done[ui] = 1;
+    }
+    struct as_unit_desc *todo = as_xcalloc(p->n_units, sizeof *todo);
+    size_t *map = as_xcalloc(p->n_units, sizeof *map), n = 0;
+    for (size_t u = 0; u < p->n_units; u++) {
+        p->run_owner[u] = -1;
+        if (!p->done[u]) {
+            map[n] = u;
+            todo[n++] = p->units[u];
+        }
+    }
+    int *own = as_xcalloc(n, sizeof *own);
+    as_plan_assign(todo, n, p->nranks, own, NULL);
+    for (size_t k = 0; k < n; k++)
+        p->run_owner[map[k]] = own[k];
+    p->n_todo = n;
+    free(own);
+    free(map);
+    free(todo);
+}
+
+/* The journaled sum of a prepass round, if the interrupted run got that far. */
+static int journal_prepass(struct plan *p, int model, int stage, int round, uint64_t *acc, size_t n)
+{
+    struct as_jrec rec;
+    p->journal.pos = 0;
+    while (as_journal_next(&p->journal, &rec))
+        if (rec.kind == AS_JREC_PREPASS && rec.model == model && rec.stage == stage && rec.index == round)
+            return as_journal_prepass_read(&rec, acc, n) == 0;
     return 0;
 }
 
@@ -352,6 +459,14 @@ static int prepass_all(MPI_Comm comm, struct plan *p, int rank, struct open_inpu
             for (int round = 0; more; round++) {
                 size_t n = ops->prepass_count(scfg, sr->state, round);
                 uint64_t *acc = as_xcalloc(n, sizeof *acc);
+                if (journal_prepass(p, i, s, round, acc, n)) { /* replay: identical on every rank */
+                    if (ops->prepass_reduce(scfg, sr->state, round, acc, &more, err))
+                        as_error_prefix(err, "model '%s' stage %s: ", mr->m->name, ops->name);
+                    free(acc);
+                    if (err->status)
+                        return -1;
+                    continue;
+                }
                 double t0 = as_now();
                 for (int64_t l = 0; l < sr->shape.n_layers && !err->status; l++) {
                     if (mr->row_owner[l] != rank)
@@ -374,6 +489,12 @@ static int prepass_all(MPI_Comm comm, struct plan *p, int rank, struct open_inpu
                     size_t c = n - off < ((size_t)1 << 24) ? n - off : ((size_t)1 << 24);
                     MPI_Allreduce(MPI_IN_PLACE, acc + off, (int)c, MPI_UINT64_T, MPI_SUM, comm);
                 }
+                if (agree(comm, err)) { /* the sum counts only if every rank contributed in full */
+                    free(acc);
+                    return -1;
+                }
+                if (rank == 0)
+                    as_journal_prepass(&p->journal, i, s, round, acc, n, err);
                 if (agree(comm, err)) {
                     free(acc);
                     return -1;
@@ -430,7 +551,21 @@ static int run_unit(struct plan *p, struct open_inputs *o, size_t ui, int rank, 
                                        sr->rows + (size_t)ud->layer * sr->row_size, err))
             return as_error_prefix(err, "rank %d unit %s/L%lld: ", rank, mr->m->name, (long long)ud->layer);
     }
-    return 0;
+    /* durable before it counts as done */
+    size_t n = unit_payload_size(p, ud);
+    unsigned char *payload = malloc(n ? n : 1), *dst = payload;
+    if (!payload)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for a journal record");
+    for (int s = 0; s < p->cfg->n_stages; s++) {
+        struct stage_run *sr = &mr->st[s];
+        if (!sr->active || ud->layer >= sr->shape.n_layers)
+            continue;
+        memcpy(dst, sr->rows + (size_t)ud->layer * sr->row_size, sr->row_size);
+        dst += sr->row_size;
+    }
+    int rc = as_journal_append(&p->journal, AS_JREC_UNIT, ud->model, -1, ud->layer, payload, n, err);
+    free(payload);
+    return rc;
 }
 
 static int units_all(MPI_Comm comm, struct plan *p, int rank, int nranks, struct open_inputs *o,
@@ -458,7 +593,7 @@ static int units_all(MPI_Comm comm, struct plan *p, int rank, int nranks, struct
     } while (0)
 
     for (size_t ui = 0; ui < p->n_units; ui++) {
-        if (p->owner[ui] != rank)
+        if (p->run_owner[ui] != rank)
             continue;
         int flag;
         MPI_Status st;
@@ -627,10 +762,6 @@ static int write_log(const char *path, const char *text, struct as_error *err)
     return 0;
 }
 
-/* Figures come from pipeline/as_plot.c when it is linked in. */
-struct as_plot_opts;
-extern int as_plot_run_figures(const char *results, const char *dir, unsigned formats, struct as_error *err)
-    __attribute__((weak));
 
 int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *opts, struct as_error *err)
 {
@@ -662,9 +793,18 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
         }
     if (agree(comm, err))
         goto out;
+    struct as_strbuf desc = AS_STRBUF_INIT;
+    plan_describe(&p, &desc);
+    rc = as_journal_open_all(comm, &p.journal, cfg->output, as_strbuf_str(&desc), opts->resume, err);
+    as_strbuf_release(&desc);
+    if (rc)
+        goto out;
+    plan_apply_journal(&p);
+    if (rank == 0 && opts->resume && opts->progress)
+        fprintf(stderr, "attnstat: resuming: %zu of %zu units finished earlier\n", p.n_units - p.n_todo, p.n_units);
     pg.enabled = rank == 0 && opts->progress;
     pg.tty = isatty(2);
-    pg.total = p.n_units;
+    pg.total = p.n_todo;
     pg.t0 = pg.last_print = as_now();
     if (prepass_all(comm, &p, rank, &o, &busy, err))
         goto out;
@@ -714,21 +854,19 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
     as_strbuf_addf(&log, "load balance (mean busy / max busy) %.3f\n", max_busy > 0 ? total_busy / nranks / max_busy : 1.0);
     as_iso_time(end_time, sizeof end_time);
     struct as_results_run run = { cfg->doc.text, cfg->path, opts->command_line, start_time, end_time, nranks,
-                                  rank_busy, rank_bytes, rank_units, 1 };
+                                  rank_busy, rank_bytes, rank_units, 1, cfg->selection };
     rc = as_results_write_all(comm, cfg->output, &run, rm, p.n_models, err);
     if (!rc && rank == 0) {
         as_strbuf_addf(&log, "results %s (complete)\n", cfg->output);
         rc = write_log(cfg->log, as_strbuf_str(&log), err);
         if (!rc && cfg->figures) {
-            if (as_plot_run_figures)
-                rc = as_plot_run_figures(cfg->output, cfg->figures_dir, cfg->figure_formats, err);
-            else
-                fprintf(stderr, "attnstat: warning: this build has no figures support; skipping figures\n");
+            rc = as_plot_run_figures(cfg->output, cfg->figures_dir, cfg->figure_formats, err);
         }
     }
     if (rc == 0 && rank != 0)
         as_error_clear(err);
-    agree(comm, err);
+    if (!agree(comm, err))
+        as_journal_remove_all(comm, &p.journal); /* the results file is complete: nothing to resume */
     as_strbuf_release(&log);
     for (int i = 0; i < p.n_models; i++)
         model_attrs_release(&p.models[i]);

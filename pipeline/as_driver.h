@@ -11,6 +11,7 @@
 struct as_run_opts {
     const char *command_line;      /* recorded in the results */
     int progress;                  /* rank 0 reports progress on stderr */
+    int resume;                    /* continue from the journal of an interrupted run */
 };
 
 /* COLLECTIVE over comm: run the whole pipeline. Every rank returns the same status; on error,

@@ -11,13 +11,14 @@
 
 #include "as_config.h"
 #include "as_driver.h"
+#include "as_plot.h"
 #include "as_reader.h"
 #include "as_run.h"
 #include "as_util.h"
 
 static const char usage[] =
-    "usage: attnstat run CONFIG [-o OUTPUT] [--resume] [--quiet]\n"
-    "       attnstat validate CONFIG [--ranks N]\n"
+    "usage: attnstat run CONFIG [-o OUTPUT] [--models a,b] [--resume] [--quiet]\n"
+    "       attnstat validate CONFIG [--ranks N] [--list-models]\n"
     "       attnstat inspect FILE...\n"
     "       attnstat summary RESULTS.h5\n"
     "       attnstat plot RESULTS.h5 [-o DIR] [--format png,pdf,svg] [--models a,b] [--matrix MODEL LAYER HEAD]\n"
@@ -59,7 +60,7 @@ static char *join_argv(int argc, char **argv)
 
 static int cmd_run(int argc, char **argv)
 {
-    const char *config = NULL, *output = NULL;
+    const char *config = NULL, *output = NULL, *models = NULL;
     int quiet = 0, resume = 0;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
@@ -68,6 +69,10 @@ static int cmd_run(int argc, char **argv)
             output = argv[i];
         } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
             quiet = 1;
+        } else if (!strcmp(argv[i], "--models")) {
+            if (++i == argc)
+                return usage_error("%s needs a comma-separated list of model names", argv[i - 1]);
+            models = argv[i];
         } else if (!strcmp(argv[i], "--resume")) {
             resume = 1;
         } else if (argv[i][0] == '-') {
@@ -80,10 +85,19 @@ static int cmd_run(int argc, char **argv)
     }
     if (!config)
         return usage_error("%s", "run needs a CONFIG file");
-    (void)resume;
     MPI_Init(&argc, &argv);
-    int rank;
+    int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    /* srun without the MPI plugin starts N separate 1-rank jobs that would all write the same file */
+    const char *expect = getenv("ATTNSTAT_EXPECT_NP");
+    if (expect && *expect && atoi(expect) != size) {
+        if (rank == 0)
+            fprintf(stderr, "attnstat: error: started as %d-rank job(s) but ATTNSTAT_EXPECT_NP=%s: srun needs "
+                            "--mpi=pmix (or use mpirun) so that all tasks form one MPI job\n", size, expect);
+        MPI_Finalize();
+        return AS_EXIT_USAGE;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -92,6 +106,8 @@ static int cmd_run(int argc, char **argv)
     struct as_error err = { 0 };
     struct as_config cfg;
     int rc = as_config_load(&cfg, config, &err);
+    if (!rc && models && (rc = as_config_select_models(&cfg, models, &err)))
+        as_config_release(&cfg);
     if (!rc && output)
         as_config_set_output(&cfg, output);
     int code;
@@ -101,7 +117,7 @@ static int cmd_run(int argc, char **argv)
         code = as_status_exit_code(err.status);
     } else {
         char *cmdline = join_argv(argc, argv);
-        struct as_run_opts opts = { cmdline, !quiet };
+        struct as_run_opts opts = { cmdline, !quiet, resume };
         rc = as_run_all(MPI_COMM_WORLD, &cfg, &opts, &err);
         free(cmdline);
         if (rank == 0) {
@@ -121,8 +137,11 @@ static int cmd_validate(int argc, char **argv)
 {
     const char *config = NULL;
     long ranks = 1;
+    int list_models = 0;
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--ranks") || !strcmp(argv[i], "-n")) {
+        if (!strcmp(argv[i], "--list-models")) {
+            list_models = 1;
+        } else if (!strcmp(argv[i], "--ranks") || !strcmp(argv[i], "-n")) {
             if (++i == argc)
                 return usage_error("%s needs a number", argv[i - 1]);
             char *end;
@@ -141,6 +160,16 @@ static int cmd_validate(int argc, char **argv)
         return usage_error("%s", "validate needs a CONFIG file");
     struct as_error err = { 0 };
     struct as_config cfg;
+    if (list_models) { /* one name per line, for scripts (jobs/submit-array.sh) */
+        if (as_config_load(&cfg, config, &err)) {
+            report(&err);
+            return as_status_exit_code(err.status);
+        }
+        for (int i = 0; i < cfg.n_models; i++)
+            printf("%s\n", cfg.models[i].name);
+        as_config_release(&cfg);
+        return 0;
+    }
     if (as_config_load(&cfg, config, &err) || as_validate(&cfg, (int)ranks, stdout, &err)) {
         report(&err);
         if (cfg.doc.root)
@@ -229,7 +258,6 @@ static int cmd_summary(int argc, char **argv)
     return complete ? 0 : AS_EXIT_INPUT;
 }
 
-extern int as_plot_cli(int argc, char **argv) __attribute__((weak));
 
 int as_main(int argc, char **argv)
 {
@@ -252,12 +280,7 @@ int as_main(int argc, char **argv)
         return cmd_inspect(argc, argv);
     if (!strcmp(cmd, "summary"))
         return cmd_summary(argc, argv);
-    if (!strcmp(cmd, "plot")) {
-        if (!as_plot_cli) {
-            fprintf(stderr, "attnstat: error: this build has no figures support\n");
-            return AS_EXIT_INTERNAL;
-        }
+    if (!strcmp(cmd, "plot"))
         return as_plot_cli(argc - 1, argv + 1);
-    }
     return usage_error("unknown command '%s'", cmd);
 }

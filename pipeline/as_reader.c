@@ -32,6 +32,53 @@ const char *as_shape_str(const struct as_tensor_info *ti, char *buf, size_t n)
     return buf;
 }
 
+int as_file_digest(const char *path, int full, char *hex, int64_t *size, int64_t *mtime_ns, struct as_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb)) {
+        if (fd >= 0)
+            close(fd);
+        return as_error_set(err, AS_ERR_INPUT, "cannot open '%s': %s", path, strerror(errno));
+    }
+    *size = (int64_t)sb.st_size;
+    *mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    enum { BLK = 65536, NSAMPLE = 16 };
+    unsigned char *buf = malloc(BLK);
+    uint64_t h = as_mix64((uint64_t)sb.st_size);
+    int rc = 0;
+    if (!buf) {
+        close(fd);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    }
+    int64_t n_blocks = (*size + BLK - 1) / BLK;
+    for (int64_t k = 0; k < n_blocks; k++) {
+        int take = full || k == 0 || k == n_blocks - 1 || n_blocks <= NSAMPLE + 2;
+        if (!take)
+            for (int q = 1; q <= NSAMPLE; q++)
+                take |= k == n_blocks * q / (NSAMPLE + 1);
+        if (!take)
+            continue;
+        ssize_t got = pread(fd, buf, BLK, (off_t)k * BLK);
+        if (got < 0) {
+            rc = as_error_set(err, AS_ERR_INPUT, "cannot read '%s': %s", path, strerror(errno));
+            break;
+        }
+        h = as_mix64(h ^ (uint64_t)k);
+        for (ssize_t i = 0; i + 8 <= got; i += 8) {
+            uint64_t w;
+            memcpy(&w, buf + i, 8);
+            h = as_mix64(h ^ w);
+        }
+        for (ssize_t i = got - got % 8; i < got; i++)
+            h = as_mix64(h ^ buf[i]);
+    }
+    free(buf);
+    close(fd);
+    snprintf(hex, 17, "%016llx", (unsigned long long)h);
+    return rc;
+}
+
 /* Readers that exist in this build, tried in order by extension. Formats from the readers issue
  * (pt, safetensors, hdf5) register here. */
 struct reader_ext {

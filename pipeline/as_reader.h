@@ -71,6 +71,11 @@ static inline const struct as_tensor_info *as_tensor_file_info(const struct as_t
     return tf->ops->info(tf->r);
 }
 
+/* Provenance of an input file: size, mtime (ns) and a 64-bit digest (hex, 17 bytes) of its
+ * first and last 64 KiB and 16 blocks of 64 KiB spread over it (cheap on 100 GB files), or of
+ * every byte when full = 1. -1 with err set when the file cannot be read. */
+int as_file_digest(const char *path, int full, char *hex, int64_t *size, int64_t *mtime_ns, struct as_error *err);
+
 /* "(70, 112, 256, 256)" into buf. */
 const char *as_shape_str(const struct as_tensor_info *ti, char *buf, size_t n);
 

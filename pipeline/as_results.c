@@ -296,6 +296,8 @@ int as_results_write_all(MPI_Comm comm, const char *path, const struct as_result
     attr_str(&w, f, "start_time", run->start_time ? run->start_time : "");
     attr_str(&w, f, "end_time", run->end_time ? run->end_time : "");
     attr_i64(&w, f, "mpi_size", run->mpi_size);
+    if (run->sweep_part && run->sweep_part[0])
+        attr_str(&w, f, "sweep_part", run->sweep_part);
 
     hid_t rg = make_group(&w, f, "run");
     if (rg >= 0) {
@@ -354,6 +356,10 @@ int as_results_write_all(MPI_Comm comm, const char *path, const struct as_result
         return -1;
     }
     int rc = 0;
+    /* test hook (tests/resume_kill.sh): hold the finished .partial file so a kill lands here */
+    const char *hold = getenv("ATTNSTAT_TEST_HOLD_WRITE");
+    if (hold && atoi(hold) > 0)
+        sleep((unsigned)atoi(hold));
     if (w.rank == 0 && rename(tmp, path) != 0)
         rc = as_error_set(err, AS_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
     MPI_Bcast(&rc, 1, MPI_INT, 0, comm);

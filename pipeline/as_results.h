@@ -52,6 +52,7 @@ struct as_results_run {
     const double *rank_bytes;      /* (mpi_size,) */
     const int64_t *rank_units;     /* (mpi_size,) */
     int complete;
+    const char *sweep_part;        /* --models selection of an array-mode part, or "" */
 };
 
 /* COLLECTIVE over comm: create OUTPUT.partial, write everything, close, rename to OUTPUT (rank 0).

@@ -398,3 +398,33 @@ int as_ynode_get_enum(const struct as_ynode *map, const char *what, const char *
     as_strbuf_release(&sb);
     return -1;
 }
+
+void as_ynode_dump(const struct as_ynode *n, struct as_strbuf *out)
+{
+    if (!n) {
+        as_strbuf_addf(out, "{}");
+        return;
+    }
+    switch (n->kind) {
+    case AS_YNODE_SCALAR:
+        as_strbuf_addf(out, n->quoted ? "'%s'" : "%s", n->scalar);
+        break;
+    case AS_YNODE_SEQ:
+        as_strbuf_addf(out, "[");
+        for (size_t i = 0; i < n->n; i++) {
+            if (i)
+                as_strbuf_addf(out, ", ");
+            as_ynode_dump(n->items[i], out);
+        }
+        as_strbuf_addf(out, "]");
+        break;
+    default:
+        as_strbuf_addf(out, "{");
+        for (size_t i = 0; i < n->n; i++) {
+            as_strbuf_addf(out, "%s%s: ", i ? ", " : "", n->keys[i]->scalar);
+            as_ynode_dump(n->items[i], out);
+        }
+        as_strbuf_addf(out, "}");
+        break;
+    }
+}

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "as_error.h"
+#include "as_util.h"
 
 enum as_ynode_kind { AS_YNODE_SCALAR, AS_YNODE_MAP, AS_YNODE_SEQ, AS_YNODE_KIND_COUNT };
 
@@ -61,6 +62,9 @@ int as_ynode_get_enum(const struct as_ynode *map, const char *what, const char *
 int as_ynode_to_int(const struct as_ynode *n, const char *what, int64_t lo, int64_t hi, int64_t *out,
                     struct as_error *err);
 int as_ynode_to_double(const struct as_ynode *n, const char *what, double *out, struct as_error *err);
+
+/* A canonical one-line flow rendering of a node ({a: 1, b: [x, y]}), for comparing configs. */
+void as_ynode_dump(const struct as_ynode *n, struct as_strbuf *out);
 
 /* Set a config error at node n: "FILE:LINE:COL: <what>: <msg>". Returns -1. */
 int as_ynode_error(const struct as_ynode *n, struct as_error *err, const char *fmt, ...)

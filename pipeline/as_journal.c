@@ -1,0 +1,292 @@
+/* as_journal.c: the unit journal behind --resume. */
+#define _GNU_SOURCE
+#include "as_journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "as_util.h"
+
+#define JMAGIC 0x314a5341u /* "ASJ1" */
+#define JHDR 40
+
+static uint64_t jhash(const unsigned char *hdr32, const unsigned char *p, uint64_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < 32; i++)
+        h = (h ^ hdr32[i]) * 0x100000001b3ull;
+    for (uint64_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return as_mix64(h);
+}
+
+static void put_hdr(unsigned char *h, uint32_t kind, int32_t model, int32_t stage, int64_t index, uint64_t len)
+{
+    uint32_t magic = JMAGIC;
+    memcpy(h, &magic, 4);
+    memcpy(h + 4, &kind, 4);
+    memcpy(h + 8, &model, 4);
+    memcpy(h + 12, &stage, 4);
+    memcpy(h + 16, &index, 8);
+    memcpy(h + 24, &len, 8);
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const unsigned char *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int as_journal_append(struct as_journal *j, enum as_jkind kind, int32_t model, int32_t stage, int64_t index,
+                      const void *payload, uint64_t len, struct as_error *err)
+{
+    unsigned char h[JHDR];
+    put_hdr(h, (uint32_t)kind, model, stage, index, len);
+    uint64_t hv = jhash(h, payload, len);
+    memcpy(h + 32, &hv, 8);
+    if (write_all(j->fd, h, JHDR) || (len && write_all(j->fd, payload, (size_t)len)) || fdatasync(j->fd))
+        return as_error_set(err, AS_ERR_IO, "cannot write the journal in '%s': %s", j->dir, strerror(errno));
+    return 0;
+}
+
+int as_journal_prepass(struct as_journal *j, int32_t model, int32_t stage, int64_t round, const uint64_t *sum,
+                       size_t n, struct as_error *err)
+{
+    size_t nz = 0;
+    for (size_t i = 0; i < n; i++)
+        nz += sum[i] != 0;
+    uint64_t *buf = malloc((1 + 2 * nz) * sizeof *buf);
+    if (!buf)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for a journal record");
+    size_t k = 0;
+    buf[k++] = n;
+    for (size_t i = 0; i < n; i++)
+        if (sum[i]) {
+            buf[k++] = i;
+            buf[k++] = sum[i];
+        }
+    int rc = as_journal_append(j, AS_JREC_PREPASS, model, stage, round, buf, k * sizeof *buf, err);
+    free(buf);
+    return rc;
+}
+
+int as_journal_prepass_read(const struct as_jrec *rec, uint64_t *sum, size_t n)
+{
+    if (rec->len < 8 || (rec->len - 8) % 16)
+        return -1;
+    uint64_t cnt;
+    memcpy(&cnt, rec->payload, 8);
+    if (cnt != n)
+        return -1;
+    memset(sum, 0, n * sizeof *sum);
+    for (uint64_t off = 8; off < rec->len; off += 16) {
+        uint64_t i, v;
+        memcpy(&i, rec->payload + off, 8);
+        memcpy(&v, rec->payload + off + 8, 8);
+        if (i >= n)
+            return -1;
+        sum[i] = v;
+    }
+    return 0;
+}
+
+/* Append the valid records of one file to sb; the first must be a header equal to desc. Returns
+ * 0, or -1 with err set when the description differs. A torn tail is ignored. */
+static int load_file(const char *path, const char *desc, struct as_strbuf *sb, struct as_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    unsigned char h[JHDR];
+    int first = 1, rc = 0;
+    unsigned char *p = NULL;
+    while (fread(h, 1, JHDR, f) == JHDR) {
+        uint32_t magic, kind;
+        uint64_t len, hv;
+        memcpy(&magic, h, 4);
+        memcpy(&kind, h + 4, 4);
+        memcpy(&len, h + 24, 8);
+        memcpy(&hv, h + 32, 8);
+        if (magic != JMAGIC || kind >= AS_JREC_KIND_COUNT || len > ((uint64_t)1 << 34))
+            break;
+        free(p);
+        p = malloc(len ? len : 1);
+        if (!p || fread(p, 1, len, f) != len || jhash(h, p, len) != hv)
+            break;
+        if (first) {
+            first = 0;
+            if (kind != AS_JREC_HEADER)
+                break;
+            if (len != strlen(desc) || memcmp(p, desc, len)) {
+                /* say which line changed */
+                const char *a = (const char *)p, *b = desc;
+                size_t la = len, i = 0, line_a = 0;
+                while (i < la && b[i] && a[i] == b[i])
+                    i++;
+                line_a = i;
+                while (line_a > 0 && a[line_a - 1] != '\n')
+                    line_a--;
+                size_t ea = line_a, eb = line_a;
+                while (ea < la && a[ea] != '\n')
+                    ea++;
+                while (b[eb] && b[eb] != '\n')
+                    eb++;
+                rc = as_error_set(err, AS_ERR_CONFIG, "cannot resume: the results-relevant config changed since the "
+                                  "interrupted run: was '%.*s', now '%.*s' (run without --resume to start over)",
+                                  (int)(ea - line_a > 200 ? 200 : ea - line_a), a + line_a,
+                                  (int)(eb - line_a > 200 ? 200 : eb - line_a), b + line_a);
+                break;
+            }
+            continue;
+        }
+        as_strbuf_add(sb, (const char *)h, JHDR);
+        as_strbuf_add(sb, (const char *)p, len);
+    }
+    free(p);
+    fclose(f);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int as_journal_open_all(MPI_Comm comm, struct as_journal *j, const char *output, const char *desc, int resume,
+                        struct as_error *err)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    memset(j, 0, sizeof *j);
+    j->fd = -1;
+    snprintf(j->dir, sizeof j->dir, "%s.journal", output);
+    int rc = 0;
+    struct as_strbuf blob = AS_STRBUF_INIT;
+    uint64_t attempt = 0;
+    if (rank == 0) {
+        DIR *d = opendir(j->dir);
+        char **names = NULL;
+        size_t n = 0;
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d)))
+                if (e->d_name[0] != '.') {
+                    names = realloc(names, (n + 1) * sizeof *names);
+                    names[n++] = as_xstrdup(e->d_name);
+                }
+            closedir(d);
+        }
+        qsort(names, n, sizeof *names, cmp_str); /* a fixed order: records apply the same way every time */
+        char path[4400];
+        for (size_t i = 0; i < n; i++) {
+            snprintf(path, sizeof path, "%s/%s", j->dir, names[i]);
+            if (resume && !rc)
+                rc = load_file(path, desc, &blob, err);
+            else if (!resume)
+                unlink(path);
+            unsigned long long a;
+            if (sscanf(names[i], "a%llu-", &a) == 1 && a >= attempt)
+                attempt = a + 1;
+            free(names[i]);
+        }
+        free(names);
+        if (!rc && mkdir(j->dir, 0777) && errno != EEXIST)
+            rc = as_error_set(err, AS_ERR_IO, "cannot create journal folder '%s': %s", j->dir, strerror(errno));
+    }
+    int st = rc ? (int)err->status : 0;
+    MPI_Bcast(&st, 1, MPI_INT, 0, comm);
+    if (st) {
+        MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, 0, comm);
+        err->status = (enum as_status)st;
+        as_strbuf_release(&blob);
+        return -1;
+    }
+    uint64_t len = blob.len;
+    MPI_Bcast(&attempt, 1, MPI_UINT64_T, 0, comm);
+    MPI_Bcast(&len, 1, MPI_UINT64_T, 0, comm);
+    j->blob = malloc(len ? len : 1);
+    if (!j->blob)
+        MPI_Abort(comm, AS_EXIT_INTERNAL);
+    if (rank == 0 && len)
+        memcpy(j->blob, blob.buf, len);
+    for (uint64_t off = 0; off < len; off += (uint64_t)1 << 30) {
+        uint64_t c = len - off < ((uint64_t)1 << 30) ? len - off : ((uint64_t)1 << 30);
+        MPI_Bcast(j->blob + off, (int)c, MPI_BYTE, 0, comm);
+    }
+    j->blob_len = len;
+    as_strbuf_release(&blob);
+    char path[4400];
+    snprintf(path, sizeof path, "%s/a%06llu-r%06d", j->dir, (unsigned long long)attempt, rank);
+    j->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    int bad = j->fd < 0;
+    if (bad)
+        as_error_set(err, AS_ERR_IO, "cannot create journal '%s': %s", path, strerror(errno));
+    else if (as_journal_append(j, AS_JREC_HEADER, -1, -1, 0, desc, strlen(desc), err))
+        bad = 1;
+    int any;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
+    if (any && !bad)
+        as_error_set(err, AS_ERR_IO, "cannot create the journal in '%s' (another rank failed)", j->dir);
+    return any ? -1 : 0;
+}
+
+int as_journal_next(struct as_journal *j, struct as_jrec *rec)
+{
+    if (j->pos + JHDR > j->blob_len)
+        return 0;
+    const unsigned char *h = j->blob + j->pos;
+    uint32_t kind;
+    memcpy(&kind, h + 4, 4);
+    rec->kind = (enum as_jkind)kind;
+    memcpy(&rec->model, h + 8, 4);
+    memcpy(&rec->stage, h + 12, 4);
+    memcpy(&rec->index, h + 16, 8);
+    memcpy(&rec->len, h + 24, 8);
+    rec->payload = h + JHDR;
+    j->pos += JHDR + rec->len;
+    return 1;
+}
+
+void as_journal_close(struct as_journal *j)
+{
+    if (j->fd >= 0)
+        close(j->fd);
+    j->fd = -1;
+    free(j->blob);
+    j->blob = NULL;
+}
+
+void as_journal_remove_all(MPI_Comm comm, struct as_journal *j)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    as_journal_close(j);
+    MPI_Barrier(comm);
+    if (rank != 0)
+        return;
+    DIR *d = opendir(j->dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[4400];
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof path, "%s/%s", j->dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+    rmdir(j->dir);
+}
