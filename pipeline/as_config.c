@@ -222,9 +222,192 @@ static void derive_log(struct as_config *cfg)
     }
 }
 
+
+/* ---- sweeps: `{var}` in a template scalar is the value; `{var:path}` the value with '/' as '_' */
+
+static int expand_template(const char *tmpl, const struct as_ynode *vars, const size_t *pick, char *out, size_t n,
+                           const struct as_ynode *at, struct as_error *err)
+{
+    size_t k = 0;
+    for (const char *c = tmpl; *c; c++) {
+        if (*c != '{') {
+            if (k + 1 < n)
+                out[k++] = *c;
+            continue;
+        }
+        const char *end = strchr(c, '}');
+        if (!end)
+            return as_ynode_error(at, err, "sweep: unclosed '{' in template '%s'", tmpl);
+        char name[128];
+        size_t len = (size_t)(end - c - 1);
+        if (len >= sizeof name)
+            return as_ynode_error(at, err, "sweep: variable name too long in '%s'", tmpl);
+        memcpy(name, c + 1, len);
+        name[len] = '\0';
+        int path = 0;
+        char *colon = strchr(name, ':');
+        if (colon) {
+            if (strcmp(colon, ":path"))
+                return as_ynode_error(at, err, "sweep: unknown filter '%s' in '%s' (only :path)", colon, tmpl);
+            *colon = '\0';
+            path = 1;
+        }
+        size_t v;
+        for (v = 0; v < vars->n; v++)
+            if (!strcmp(vars->keys[v]->scalar, name))
+                break;
+        if (v == vars->n)
+            return as_ynode_error(at, err, "sweep: template '%s' uses '{%s}', which is not in sweep.vars", tmpl, name);
+        const char *val = vars->items[v]->items[pick[v]]->scalar;
+        for (const char *x = val; *x; x++)
+            if (k + 1 < n)
+                out[k++] = path && *x == '/' ? '_' : *x;
+        c = end;
+    }
+    out[k] = '\0';
+    return 0;
+}
+
+static struct as_ynode *clone_expand(const struct as_ynode *t, const struct as_ynode *vars, const size_t *pick,
+                                     struct as_error *err)
+{
+    struct as_ynode *n = as_xcalloc(1, sizeof *n);
+    *n = *t;
+    n->keys = n->items = NULL;
+    n->n = 0;
+    n->scalar = NULL;
+    if (t->kind == AS_YNODE_SCALAR) {
+        char buf[AS_PATH_MAX];
+        if (expand_template(t->scalar, vars, pick, buf, sizeof buf, t, err)) {
+            free(n);
+            return NULL;
+        }
+        n->scalar = as_xstrdup(buf);
+        if (strchr(t->scalar, '{'))
+            n->quoted = 0; /* "{seq_len}" is quoted for YAML's sake; its value may be a number */
+        return n;
+    }
+    n->items = as_xcalloc(t->n ? t->n : 1, sizeof *n->items);
+    if (t->kind == AS_YNODE_MAP)
+        n->keys = as_xcalloc(t->n ? t->n : 1, sizeof *n->keys);
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->kind == AS_YNODE_MAP) {
+            n->keys[i] = as_xcalloc(1, sizeof *n->keys[i]);
+            *n->keys[i] = *t->keys[i];
+            n->keys[i]->scalar = as_xstrdup(t->keys[i]->scalar);
+        }
+        n->items[i] = clone_expand(t->items[i], vars, pick, err);
+        n->n = i + 1;
+        if (!n->items[i]) {
+            n->n = i + (t->kind == AS_YNODE_MAP);
+            if (t->kind == AS_YNODE_MAP) { /* free the key we allocated without an item */
+                free(n->keys[i]->scalar);
+                free(n->keys[i]);
+                n->n = i;
+            }
+            as_ynode_free(n);
+            return NULL;
+        }
+    }
+    return n;
+}
+
+static int dir_exists(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* Expand one sweep into cfg->models (already sized), from index *n on. */
+static int expand_sweep(struct as_config *cfg, const struct as_ynode *sw, int *n, int cap, struct as_error *err)
+{
+    static const char *const keys[] = { "vars", "model", "missing", NULL };
+    static const char *const miss[] = { "error", "skip", NULL };
+    int skip;
+    if (sw->kind != AS_YNODE_MAP)
+        return as_ynode_error(sw, err, "sweep: expected a mapping with vars and model");
+    if (as_ynode_check_keys(sw, "sweep", keys, err) || as_ynode_get_enum(sw, "sweep", "missing", 0, miss, &skip, err))
+        return -1;
+    const struct as_ynode *vars = as_ynode_get(sw, "vars"), *tmpl = as_ynode_get(sw, "model");
+    if (!vars || vars->kind != AS_YNODE_MAP || vars->n == 0)
+        return as_ynode_error(vars ? vars : sw, err, "sweep.vars: expected a mapping of variable to a list of values");
+    if (!tmpl || tmpl->kind != AS_YNODE_MAP)
+        return as_ynode_error(tmpl ? tmpl : sw, err, "sweep.model: expected a model entry whose strings may use {var}");
+    for (size_t v = 0; v < vars->n; v++) {
+        const struct as_ynode *l = vars->items[v];
+        if (l->kind != AS_YNODE_SEQ || l->n == 0)
+            return as_ynode_error(l, err, "sweep.vars.%s: expected a non-empty list", vars->keys[v]->scalar);
+        for (size_t i = 0; i < l->n; i++)
+            if (l->items[i]->kind != AS_YNODE_SCALAR)
+                return as_ynode_error(l->items[i], err, "sweep.vars.%s: values must be scalars", vars->keys[v]->scalar);
+    }
+    size_t pick[64] = { 0 };
+    if (vars->n > 64)
+        return as_ynode_error(vars, err, "sweep.vars: more than 64 variables");
+    struct as_strbuf missing = AS_STRBUF_INIT;
+    int n_missing = 0, rc = 0;
+    for (;;) {
+        struct as_ynode *entry = clone_expand(tmpl, vars, pick, err);
+        if (!entry) {
+            rc = -1;
+            break;
+        }
+        cfg->generated = realloc(cfg->generated, (size_t)(cfg->n_generated + 1) * sizeof *cfg->generated);
+        cfg->generated[cfg->n_generated++] = entry;
+        if (*n >= cap) {
+            rc = as_ynode_error(sw, err, "sweep: too many models");
+            break;
+        }
+        struct as_model_cfg *m = &cfg->models[*n];
+        memset(m, 0, sizeof *m);
+        if (parse_model(cfg, m, entry, *n, err)) {
+            rc = -1;
+            break;
+        }
+        if (!m->synthetic && !dir_exists(m->dir)) {
+            as_strbuf_addf(skip ? &cfg->skipped : &missing, "%s (%s)\n", m->name, m->dir);
+            n_missing++;
+        } else {
+            (*n)++;
+        }
+        size_t v = vars->n;
+        while (v-- > 0) { /* odometer: the last variable varies fastest */
+            if (++pick[v] < vars->items[v]->n)
+                break;
+            pick[v] = 0;
+        }
+        if (v == (size_t)-1)
+            break;
+    }
+    if (!rc && n_missing && !skip) {
+        /* one line: the first few missing combinations, then a count */
+        char first[600];
+        as_strlcpy(first, as_strbuf_str(&missing), sizeof first);
+        for (char *c = first; *c; c++)
+            if (*c == '\n')
+                *c = ';';
+        rc = as_ynode_error(sw, err, "sweep: %d combination%s missing (set missing: skip to leave them out): %s",
+                            n_missing, n_missing == 1 ? " is" : "s are", first);
+    }
+    as_strbuf_release(&missing);
+    return rc;
+}
+
+static size_t sweep_size(const struct as_ynode *sw)
+{
+    const struct as_ynode *vars = as_ynode_get(sw, "vars");
+    if (!vars || vars->kind != AS_YNODE_MAP)
+        return 0;
+    size_t total = 1;
+    for (size_t v = 0; v < vars->n; v++)
+        if (vars->items[v]->kind == AS_YNODE_SEQ && total < (1u << 20))
+            total *= vars->items[v]->n ? vars->items[v]->n : 1;
+    return total;
+}
+
 static int parse_root(struct as_config *cfg, struct as_error *err)
 {
-    static const char *const keys[] = { "output", "models", "stages", "figures", NULL };
+    static const char *const keys[] = { "output", "models", "sweep", "stages", "figures", "provenance", NULL };
     const struct as_ynode *root = cfg->doc.root;
     if (root->kind != AS_YNODE_MAP)
         return as_ynode_error(root, err, "the config must be a mapping with output, models and stages");
@@ -239,24 +422,45 @@ static int parse_root(struct as_config *cfg, struct as_error *err)
         return as_ynode_error(as_ynode_get(root, "output"), err, "output: empty path");
     path_join(cfg->output, sizeof cfg->output, cfg->dir, output);
 
-    const struct as_ynode *models = as_ynode_get(root, "models");
-    if (!models)
-        return as_ynode_error(root, err, "missing key 'models' (a list of models)");
-    if (models->kind != AS_YNODE_SEQ || models->n == 0)
+    const struct as_ynode *models = as_ynode_get(root, "models"), *sweep = as_ynode_get(root, "sweep");
+    if (!models && !sweep)
+        return as_ynode_error(root, err, "missing key 'models' (a list of models) or 'sweep'");
+    if (models && (models->kind != AS_YNODE_SEQ || models->n == 0))
         return as_ynode_error(models, err, "models: expected a non-empty list");
-    cfg->models = calloc(models->n, sizeof *cfg->models);
+    /* `sweep:` is one sweep or a list of them */
+    const struct as_ynode *const *sweeps = NULL;
+    size_t n_sweeps = 0, cap = models ? models->n : 0;
+    if (sweep) {
+        if (sweep->kind == AS_YNODE_SEQ) {
+            sweeps = (const struct as_ynode *const *)sweep->items;
+            n_sweeps = sweep->n;
+        } else {
+            sweeps = &sweep;
+            n_sweeps = 1;
+        }
+        for (size_t k = 0; k < n_sweeps; k++)
+            cap += sweep_size(sweeps[k]);
+    }
+    if (cap > 1000000)
+        return as_ynode_error(sweep ? sweep : models, err, "more than a million models");
+    cfg->models = calloc(cap ? cap : 1, sizeof *cfg->models);
     if (!cfg->models)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for %zu models", models->n);
-    for (size_t i = 0; i < models->n; i++) {
-        if (parse_model(cfg, &cfg->models[i], models->items[i], (int)i, err))
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for %zu models", cap);
+    for (size_t i = 0; models && i < models->n; i++) {
+        if (parse_model(cfg, &cfg->models[cfg->n_models], models->items[i], (int)i, err))
             return -1;
         cfg->n_models++;
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(cfg->models[j].name, cfg->models[i].name))
-                return as_ynode_error(models->items[i], err, "models[%zu]: duplicate model name '%s' (also "
-                                      "models[%zu] at line %d)", i, cfg->models[i].name, j,
-                                      cfg->models[j].node->line);
     }
+    for (size_t k = 0; k < n_sweeps; k++)
+        if (expand_sweep(cfg, sweeps[k], &cfg->n_models, (int)cap, err))
+            return -1;
+    if (cfg->n_models == 0)
+        return as_ynode_error(sweep ? sweep : root, err, "no model left: every sweep combination is missing");
+    for (int i = 0; i < cfg->n_models; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(cfg->models[j].name, cfg->models[i].name))
+                return as_ynode_error(cfg->models[i].node, err, "models[%d]: duplicate model name '%s' (also "
+                                      "models[%d] at line %d)", i, cfg->models[i].name, j, cfg->models[j].node->line);
 
     const struct as_ynode *stages = as_ynode_get(root, "stages");
     if (!stages)
@@ -299,6 +503,14 @@ static int parse_root(struct as_config *cfg, struct as_error *err)
     const struct as_ynode *fig = as_ynode_get(root, "figures");
     if (fig && parse_figures(cfg, fig, err))
         return -1;
+    const struct as_ynode *prov = as_ynode_get(root, "provenance");
+    if (prov) {
+        static const char *const pk[] = { "digest", NULL };
+        static const char *const dv[] = { "sampled", "full", NULL };
+        if (as_ynode_check_keys(prov, "provenance", pk, err) ||
+            as_ynode_get_enum(prov, "provenance", "digest", 0, dv, &cfg->full_digest, err))
+            return -1;
+    }
     derive_log(cfg);
     return 0;
 }
@@ -339,6 +551,10 @@ int as_config_load(struct as_config *cfg, const char *path, struct as_error *err
 
 void as_config_release(struct as_config *cfg)
 {
+    for (int i = 0; i < cfg->n_generated; i++)
+        as_ynode_free(cfg->generated[i]);
+    free(cfg->generated);
+    as_strbuf_release(&cfg->skipped);
     for (int i = 0; i < cfg->n_stages; i++)
         if (cfg->stages[i].ops->release)
             cfg->stages[i].ops->release(cfg->stages[i].cfg);

@@ -13,6 +13,10 @@
  *       synthetic: {layers: 6, heads: 8, seq_len: 128, seed: 7}
  *   stages:
  *     histsim: {}                  # options per stage; see README "Config reference"
+ *   sweep:                         # (optional) model entries from the cartesian product of vars
+ *     vars: {dataset: [wikipedia, dclm], model_id: [bigscience/bloom], seq_len: [64, 256]}
+ *     model: {root: "/data/results-final-{dataset}", model_id: "{model_id}", seq_len: "{seq_len}"}
+ *     missing: skip                # or error (default): combinations whose folder is missing
  *   figures: {formats: [png]}      # (optional) draw figures at the end of run
  * Relative paths resolve against the config file's folder. */
 #ifndef AS_PIPELINE_AS_CONFIG_H
@@ -70,6 +74,10 @@ struct as_config {
     char figures_dir[AS_PATH_MAX];
     unsigned figure_formats;       /* bitmask: 1 png, 2 pdf, 4 svg */
     char selection[4096];          /* --models list when a subset runs ("" = all) */
+    struct as_ynode **generated;   /* owned: model entries expanded from sweeps */
+    int n_generated;
+    struct as_strbuf skipped;      /* sweep combinations skipped with `missing: skip`, one per line */
+    int full_digest;               /* provenance: digest every byte of the inputs */
 };
 
 /* Load and check a config; errors carry file:line:col. On error *cfg is released. */

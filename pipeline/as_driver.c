@@ -91,7 +91,8 @@ static int add_input(struct model_run *mr, const struct as_config *cfg, const ch
     if (mr->m->synthetic && mr->in_ops[i] == &as_reader_synth) {
         snprintf(mr->in_digest[i], sizeof mr->in_digest[i], "%016llx",
                  (unsigned long long)as_synth_key(&mr->m->synth, 0, 0));
-    } else if (as_file_digest(mr->in_path[i], 0, mr->in_digest[i], &mr->in_size[i], &mr->in_mtime[i], err)) {
+    } else if (as_file_digest(mr->in_path[i], cfg->full_digest, mr->in_digest[i], &mr->in_size[i], &mr->in_mtime[i],
+                              err)) {
         return as_error_prefix(err, "model '%s': tensor '%s': ", mr->m->name, name);
     }
     mr->n_in++;
@@ -317,8 +318,9 @@ int as_validate(struct as_config *cfg, int nranks, FILE *out, struct as_error *e
         total_bytes += mb;
         char b[32];
         fmt_bytes(b, sizeof b, mb);
-        fprintf(out, "model %s: %lld layers x %lld heads, seq_len %lld, %lld units, %s to read\n", mr->m->name,
-                (long long)mr->n_layers, (long long)mr->n_heads, (long long)mr->seq_len, (long long)mr->n_layers, b);
+        fprintf(out, "model %s: %lld layers x %lld heads, seq_len %lld, %lld units, %s to read, est. cost %.3g per unit\n",
+                mr->m->name, (long long)mr->n_layers, (long long)mr->n_heads, (long long)mr->seq_len,
+                (long long)mr->n_layers, b, mr->n_layers ? p.units[mr->first_unit].cost : 0.0);
         for (int k = 0; k < mr->n_in; k++) {
             const struct as_tensor_info *ti = &mr->in_info[k];
             fprintf(out, "  %-22s %-8s (", mr->in_name[k], as_dtype_traits[ti->dtype].name);
@@ -328,6 +330,8 @@ int as_validate(struct as_config *cfg, int nranks, FILE *out, struct as_error *e
                     mr->in_key[k][0] ? "]" : "");
         }
     }
+    if (cfg->skipped.len)
+        fprintf(out, "\nskipped sweep combinations (missing: skip):\n%s", as_strbuf_str(&cfg->skipped));
     char tb[32];
     fmt_bytes(tb, sizeof tb, total_bytes);
     fprintf(out, "\n%zu units, %s to read; plan for %d rank%s (load balance %.3f):\n", p.n_units, tb, nranks,
@@ -706,7 +710,7 @@ static int finalize_all(struct plan *p, struct as_error *err)
     return 0;
 }
 
-static void model_attrs(struct model_run *mr)
+static void model_attrs(struct model_run *mr, int p_full_digest)
 {
     int a = 0;
     const struct as_model_cfg *m = mr->m;
@@ -733,6 +737,11 @@ static void model_attrs(struct model_run *mr)
         snprintf(nm, 96, "input:%s", mr->in_name[k]);
         mr->attrs[a] = (struct as_attr){ .name = nm, .kind = AS_ATTR_STR };
         as_strlcpy(mr->attrs[a++].str, mr->in_path[k], sizeof mr->attrs[0].str);
+        char *nd = as_xcalloc(1, 96);
+        snprintf(nd, 96, "input_digest:%s", mr->in_name[k]);
+        mr->attrs[a] = (struct as_attr){ .name = nd, .kind = AS_ATTR_STR };
+        snprintf(mr->attrs[a++].str, sizeof mr->attrs[0].str, "%s %s size=%lld mtime_ns=%lld", mr->in_digest[k],
+                 p_full_digest ? "full" : "sampled", (long long)mr->in_size[k], (long long)mr->in_mtime[k]);
         if (mr->in_key[k][0]) {
             char *nk = as_xcalloc(1, 96);
             snprintf(nk, 96, "input_key:%s", mr->in_name[k]);
@@ -830,7 +839,7 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
     rs = calloc((size_t)p.n_models * (size_t)cfg->n_stages + 1, sizeof *rs);
     for (int i = 0; i < p.n_models; i++) {
         struct model_run *mr = &p.models[i];
-        model_attrs(mr);
+        model_attrs(mr, cfg->full_digest);
         rm[i] = (struct as_results_model){ mr->m->name, mr->n_layers, mr->n_heads, mr->seq_len, mr->row_owner,
                                            mr->attrs, mr->n_attrs, rs + (size_t)i * cfg->n_stages, 0 };
         for (int s = 0; s < cfg->n_stages; s++) {
@@ -843,6 +852,8 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
             as_strbuf_add(&log, as_strbuf_str(&sr->log), sr->log.len);
         }
     }
+    if (cfg->skipped.len)
+        as_strbuf_addf(&log, "skipped sweep combinations (missing: skip):\n%s", as_strbuf_str(&cfg->skipped));
     double total_busy = 0, max_busy = 0;
     for (int r = 0; r < nranks; r++) {
         char b[32];
@@ -854,7 +865,8 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
     as_strbuf_addf(&log, "load balance (mean busy / max busy) %.3f\n", max_busy > 0 ? total_busy / nranks / max_busy : 1.0);
     as_iso_time(end_time, sizeof end_time);
     struct as_results_run run = { cfg->doc.text, cfg->path, opts->command_line, start_time, end_time, nranks,
-                                  rank_busy, rank_bytes, rank_units, 1, cfg->selection };
+                                  rank_busy, rank_bytes, rank_units, 1, cfg->selection,
+                                  as_strbuf_str(&cfg->skipped) };
     rc = as_results_write_all(comm, cfg->output, &run, rm, p.n_models, err);
     if (!rc && rank == 0) {
         as_strbuf_addf(&log, "results %s (complete)\n", cfg->output);

@@ -298,6 +298,8 @@ int as_results_write_all(MPI_Comm comm, const char *path, const struct as_result
     attr_i64(&w, f, "mpi_size", run->mpi_size);
     if (run->sweep_part && run->sweep_part[0])
         attr_str(&w, f, "sweep_part", run->sweep_part);
+    if (run->sweep_skipped && run->sweep_skipped[0])
+        attr_str(&w, f, "sweep_skipped", run->sweep_skipped);
 
     hid_t rg = make_group(&w, f, "run");
     if (rg >= 0) {

@@ -53,6 +53,7 @@ struct as_results_run {
     const int64_t *rank_units;     /* (mpi_size,) */
     int complete;
     const char *sweep_part;        /* --models selection of an array-mode part, or "" */
+    const char *sweep_skipped;     /* sweep combinations left out (missing: skip), or "" */
 };
 
 /* COLLECTIVE over comm: create OUTPUT.partial, write everything, close, rename to OUTPUT (rank 0).

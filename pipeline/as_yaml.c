@@ -13,14 +13,14 @@
 #define YAML_MAX_DEPTH 64
 #define YAML_MAX_BYTES (16 << 20)
 
-static void node_free(struct as_ynode *n)
+void as_ynode_free(struct as_ynode *n)
 {
     if (!n)
         return;
     for (size_t i = 0; i < n->n; i++) {
         if (n->keys)
-            node_free(n->keys[i]);
-        node_free(n->items[i]);
+            as_ynode_free(n->keys[i]);
+        as_ynode_free(n->items[i]);
     }
     free(n->keys);
     free(n->items);
@@ -105,7 +105,7 @@ static int build(struct as_ydoc *doc, yaml_parser_t *p, struct as_error *err)
                 memcpy(n->scalar, ev.data.scalar.value, ev.data.scalar.length);
                 if (memchr(ev.data.scalar.value, '\0', ev.data.scalar.length)) {
                     as_error_set(err, AS_ERR_CONFIG, "%s:%d:%d: NUL character in a scalar", doc->file, line, col);
-                    node_free(n);
+                    as_ynode_free(n);
                     yaml_event_delete(&ev);
                     goto out;
                 }
@@ -122,7 +122,7 @@ static int build(struct as_ydoc *doc, yaml_parser_t *p, struct as_error *err)
                         if (n->kind != AS_YNODE_SCALAR) {
                             as_error_set(err, AS_ERR_CONFIG, "%s:%d:%d: mapping keys must be plain strings",
                                          doc->file, line, col);
-                            node_free(n);
+                            as_ynode_free(n);
                             yaml_event_delete(&ev);
                             goto out;
                         }
@@ -130,7 +130,7 @@ static int build(struct as_ydoc *doc, yaml_parser_t *p, struct as_error *err)
                             if (!strcmp(top->keys[i]->scalar, n->scalar)) {
                                 as_error_set(err, AS_ERR_CONFIG, "%s:%d:%d: duplicate key '%s' (first at line %d)",
                                              doc->file, line, col, n->scalar, top->keys[i]->line);
-                                node_free(n);
+                                as_ynode_free(n);
                                 yaml_event_delete(&ev);
                                 goto out;
                             }
@@ -168,9 +168,9 @@ out:
     /* a pending key whose value never arrived (error path) is not in the tree */
     for (int d = 0; d < depth; d++)
         if (pending_key[d])
-            node_free(pending_key[d]);
+            as_ynode_free(pending_key[d]);
     if (rc) {
-        node_free(root);
+        as_ynode_free(root);
         root = NULL;
     }
     doc->root = root;
@@ -230,7 +230,7 @@ int as_ydoc_load(struct as_ydoc *doc, const char *path, struct as_error *err)
 
 void as_ydoc_release(struct as_ydoc *doc)
 {
-    node_free(doc->root);
+    as_ynode_free(doc->root);
     free(doc->file);
     free(doc->text);
     memset(doc, 0, sizeof *doc);

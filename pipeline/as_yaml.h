@@ -36,6 +36,9 @@ int as_ydoc_parse_string(struct as_ydoc *doc, const char *name, const char *text
                          struct as_error *err);
 void as_ydoc_release(struct as_ydoc *doc);
 
+/* Free a node tree that is not part of a document (e.g. one built by sweep expansion). */
+void as_ynode_free(struct as_ynode *n);
+
 /* Lookups. Return NULL when absent (map) or when the node is not a map. Borrowed. */
 const struct as_ynode *as_ynode_get(const struct as_ynode *map, const char *key);
 

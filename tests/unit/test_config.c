@@ -119,8 +119,76 @@ static void test_config__missing_tensor_names_model_and_paths(void)
     as_config_release(&cfg);
 }
 
+static void test_config__sweep_expands_in_order(void)
+{
+    const char *y = "output: a.h5\n"
+                    "models:\n  - {name: first, synthetic: {layers: 1, heads: 1, seq_len: 2}}\n"
+                    "sweep:\n"
+                    "  vars: {dataset: [wiki, dclm], model_id: [org/a, org/b], seq_len: [64, 256]}\n"
+                    "  model: {name: \"{dataset}-{model_id:path}-{seq_len}\", synthetic: {layers: 2, heads: 2, seq_len: \"{seq_len}\"}}\n"
+                    "stages: {histsim: {}}\n";
+    struct as_config cfg;
+    struct as_error err = { 0 };
+    CHECK_MSG(as_config_parse(&cfg, "c.yaml", "/base", y, &err) == 0, "%s", err.msg);
+    CHECK(cfg.n_models == 9);
+    CHECK(!strcmp(cfg.models[0].name, "first"));
+    CHECK(!strcmp(cfg.models[1].name, "wiki-org_a-64"));
+    CHECK(!strcmp(cfg.models[2].name, "wiki-org_a-256"));
+    CHECK(!strcmp(cfg.models[3].name, "wiki-org_b-64"));
+    CHECK(!strcmp(cfg.models[8].name, "dclm-org_b-256"));
+    CHECK(cfg.models[8].synth.seq_len == 256);
+    as_config_release(&cfg);
+}
+
+static void test_config__sweep_missing_and_errors(void)
+{
+    const char *base = "output: a.h5\nsweep:\n  vars: {d: [x, y]}\n  model: {root: /nonexistent, model_id: \"m-{d}\", seq_len: 8}\n";
+    char y[1024];
+    snprintf(y, sizeof y, "%s  missing: error\nstages: {histsim: {}}\n", base);
+    expect_error(y, "c.yaml:3:3: sweep: 2 combinations are missing (set missing: skip to leave them out): "
+                    "m-x_8 (/nonexistent/m-x/8);m-y_8 (/nonexistent/m-y/8)", AS_ERR_CONFIG);
+    snprintf(y, sizeof y, "%s  missing: skip\nstages: {histsim: {}}\n", base);
+    expect_error(y, "no model left: every sweep combination is missing", AS_ERR_CONFIG);
+    /* one present, one skipped: recorded */
+    snprintf(y, sizeof y, "output: a.h5\nsweep:\n  vars: {d: [tiny, nope]}\n  model: {name: \"{d}\", dir: \"tests/fixtures/{d}\"}\n"
+                          "  missing: skip\nstages: {histsim: {}}\n");
+    struct as_config cfg;
+    struct as_error err = { 0 };
+    CHECK_MSG(as_config_parse(&cfg, "c.yaml", ".", y, &err) == 0, "%s", err.msg);
+    CHECK(cfg.n_models == 1 && !strcmp(cfg.models[0].name, "tiny"));
+    CHECK_MSG(strstr(as_strbuf_str(&cfg.skipped), "nope (./tests/fixtures/nope)") != NULL, "%s", as_strbuf_str(&cfg.skipped));
+    as_config_release(&cfg);
+    expect_error("output: a.h5\nsweep:\n  vars: {d: [x]}\n  model: {name: \"{e}\", synthetic: {layers: 1, heads: 1, seq_len: 2}}\n"
+                 "stages: {histsim: {}}\n", "c.yaml:4:17: sweep: template '{e}' uses '{e}', which is not in sweep.vars",
+                 AS_ERR_CONFIG);
+    expect_error("output: a.h5\nsweep:\n  vars: {d: [x, x]}\n  model: {name: \"n{d}\", synthetic: {layers: 1, heads: 1, seq_len: 2}}\n"
+                 "stages: {histsim: {}}\n", "duplicate model name 'nx'", AS_ERR_CONFIG);
+    expect_error("output: a.h5\nsweep:\n  vars: {d: []}\n  model: {name: a}\nstages: {histsim: {}}\n",
+                 "c.yaml:3:13: sweep.vars.d: expected a non-empty list", AS_ERR_CONFIG);
+    expect_error("output: a.h5\nsweep:\n  vars: {d: [x]}\n  model: {name: \"{d:upper}\"}\nstages: {histsim: {}}\n",
+                 "unknown filter ':upper'", AS_ERR_CONFIG);
+}
+
+static void test_config__select_models(void)
+{
+    const char *y = "output: a.h5\nmodels:\n  - {name: a, synthetic: {layers: 1, heads: 1, seq_len: 2}}\n"
+                    "  - {name: b, synthetic: {layers: 1, heads: 1, seq_len: 2}}\n"
+                    "  - {name: c, synthetic: {layers: 1, heads: 1, seq_len: 2}}\nstages: {histsim: {}}\n";
+    struct as_config cfg;
+    struct as_error err = { 0 };
+    CHECK(as_config_parse(&cfg, "c.yaml", ".", y, &err) == 0);
+    CHECK(as_config_select_models(&cfg, "c,a", &err) == 0);
+    CHECK(cfg.n_models == 2 && !strcmp(cfg.models[0].name, "a") && !strcmp(cfg.models[1].name, "c"));
+    CHECK(as_config_select_models(&cfg, "zz", &err) != 0);
+    CHECK_MSG(strstr(err.msg, "--models names 'zz', which the config does not have") != NULL, "%s", err.msg);
+    as_config_release(&cfg);
+}
+
 int main(void)
 {
+    TEST_RUN(test_config__sweep_expands_in_order);
+    TEST_RUN(test_config__sweep_missing_and_errors);
+    TEST_RUN(test_config__select_models);
     TEST_RUN(test_config__accepts_the_documented_keys);
     TEST_RUN(test_config__errors_have_positions);
     TEST_RUN(test_config__missing_tensor_names_model_and_paths);
