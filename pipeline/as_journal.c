@@ -203,7 +203,10 @@ int as_journal_open_all(MPI_Comm comm, struct as_journal *j, const char *output,
             free(names[i]);
         }
         free(names);
-        if (!rc && mkdir(j->dir, 0777) && errno != EEXIST)
+        if (!rc && as_mkdir_parent(output))
+            rc = as_error_set(err, AS_ERR_IO, "cannot create the folder of results file '%s': %s", output,
+                              strerror(errno));
+        else if (!rc && mkdir(j->dir, 0777) && errno != EEXIST)
             rc = as_error_set(err, AS_ERR_IO, "cannot create journal folder '%s': %s", j->dir, strerror(errno));
     }
     int st = rc ? (int)err->status : 0;

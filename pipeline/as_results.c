@@ -236,31 +236,12 @@ static void write_stage(struct wr *w, hid_t mg, const struct as_results_model *m
     H5Gclose(sg);
 }
 
-/* mkdir -p of the folder that will hold `path`. */
-static int make_parent(const char *path)
-{
-    char d[4200];
-    as_strlcpy(d, path, sizeof d);
-    char *slash = strrchr(d, '/');
-    if (!slash)
-        return 0;
-    *slash = '\0';
-    for (char *p = d + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(d, 0777) && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(d, 0777) && errno != EEXIST ? -1 : 0;
-}
-
 int as_results_write_all(MPI_Comm comm, const char *path, const struct as_results_run *run,
                          const struct as_results_model *models, int n_models, struct as_error *err)
 {
     struct wr w = { err, 0, 0, -1 };
     MPI_Comm_rank(comm, &w.rank);
-    int mk = w.rank == 0 ? make_parent(path) : 0;
+    int mk = w.rank == 0 ? as_mkdir_parent(path) : 0;
     MPI_Bcast(&mk, 1, MPI_INT, 0, comm);
     if (mk)
         return as_error_set(err, AS_ERR_IO, "cannot create the folder of results file '%s'", path);

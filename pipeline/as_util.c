@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 static void sb_grow(struct as_strbuf *sb, size_t extra)
 {
@@ -109,4 +111,22 @@ int as_strlcpy(char *dst, const char *src, size_t n)
     memcpy(dst, src, c);
     dst[c] = '\0';
     return len < n ? 0 : -1;
+}
+
+int as_mkdir_parent(const char *path)
+{
+    char d[4200];
+    as_strlcpy(d, path, sizeof d);
+    char *slash = strrchr(d, '/');
+    if (!slash || slash == d)
+        return 0;
+    *slash = '\0';
+    for (char *p = d + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(d, 0777) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(d, 0777) && errno != EEXIST ? -1 : 0;
 }

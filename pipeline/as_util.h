@@ -40,6 +40,9 @@ static inline double as_u01(uint64_t h) { return (double)(h >> 11) * (1.0 / 9007
 double as_now(void);               /* monotonic seconds */
 void as_iso_time(char *buf, size_t n); /* UTC "2026-11-26T10:22:25Z" */
 
+/* mkdir -p of the folder that will hold `path` (nothing when path has no '/'); -1 on failure. */
+int as_mkdir_parent(const char *path);
+
 /* Copy at most n-1 bytes and always terminate; returns -1 if truncated. */
 int as_strlcpy(char *dst, const char *src, size_t n);
 
