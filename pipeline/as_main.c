@@ -184,7 +184,8 @@ static int cmd_validate(int argc, char **argv)
 static void print_tensor(void *ctx, const char *key, const struct as_tensor_info *ti, const char *extra)
 {
     (void)ctx;
-    printf("  %-32s %-8s shape (", key && *key ? key : "(root)", as_dtype_traits[ti->dtype].name);
+    printf("  %-32s %-8s shape (", key && *key ? key : "(root)",
+           (unsigned)ti->dtype < AS_DTYPE_COUNT ? as_dtype_traits[ti->dtype].name : "-");
     for (int d = 0; d < ti->ndim; d++)
         printf("%s%lld", d ? ", " : "", (long long)ti->shape[d]);
     printf(") strides (");

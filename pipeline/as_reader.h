@@ -47,6 +47,7 @@ struct as_reader_ops {
 /* Readers by format (defined in reader_<format>.c). */
 extern const struct as_reader_ops as_reader_npy;
 extern const struct as_reader_ops as_reader_synth;
+extern const struct as_reader_ops as_reader_pt;
 extern const struct as_reader_ops as_reader_safetensors;
 extern const struct as_reader_ops as_reader_hdf5;
 

@@ -185,9 +185,9 @@ static int synth_open(struct as_reader **out, const char *path, const char *key,
     }
     r->gen = key ? find_gen(key) : NULL;
     if (!r->gen) {
+        as_error_set(err, AS_ERR_INPUT, "synthetic model '%s' has no tensor '%s'", r->spec.model, key ? key : "");
         free(r);
-        return as_error_set(err, AS_ERR_INPUT, "synthetic model '%s' has no tensor '%s'", r->spec.model,
-                            key ? key : "");
+        return -1;
     }
     r->ti.dtype = AS_DTYPE_F32;
     r->ti.ndim = r->gen->ndim;
