@@ -28,6 +28,7 @@ struct stage_run {
     int in_idx[AS_STAGE_MAX_INPUTS];
     int n_inputs;
     void *state;
+    void *scratch;                 /* the stage's per-rank slot (as_unit.scratch) */
     unsigned char *rows;           /* (n_layers, row_size) */
     unsigned char *model_block;
     struct as_stage_out out;
@@ -105,6 +106,8 @@ static void plan_release(struct plan *p)
         struct model_run *mr = &p->models[i];
         for (int s = 0; s < p->cfg->n_stages; s++) {
             struct stage_run *sr = &mr->st[s];
+            if (sr->scratch && p->cfg->stages[s].ops->scratch_release)
+                p->cfg->stages[s].ops->scratch_release(p->cfg->stages[s].cfg, sr->scratch);
             if (sr->state && p->cfg->stages[s].ops->state_release)
                 p->cfg->stages[s].ops->state_release(p->cfg->stages[s].cfg, sr->state);
             free(sr->state);
@@ -417,12 +420,13 @@ static int inputs_open(struct open_inputs *o, const struct plan *p, int model, s
     return 0;
 }
 
-static void unit_for(struct as_unit *u, const struct plan *p, struct open_inputs *o, int model, int s,
+static void unit_for(struct as_unit *u, struct plan *p, struct open_inputs *o, int model, int s,
                      int64_t layer)
 {
-    const struct model_run *mr = &p->models[model];
-    const struct stage_run *sr = &mr->st[s];
+    struct model_run *mr = &p->models[model];
+    struct stage_run *sr = &mr->st[s];
     memset(u, 0, sizeof *u);
+    u->scratch = &sr->scratch;
     u->model = mr->m->name;
     u->layer = layer;
     u->shape = &sr->shape;

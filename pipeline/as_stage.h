@@ -60,6 +60,10 @@ struct as_unit {
     int64_t layer;                 /* 0-based */
     const struct as_stage_shape *shape;
     struct as_tensor_file *in[AS_STAGE_MAX_INPUTS];   /* the stage's inputs, in inputs() order */
+    /* A slot the stage may use to keep data on this rank from the prepass to run() of the same
+     * model (e.g. a layer it already read). Never part of the results' inputs beyond what reading
+     * the file again would give. Freed with ops->scratch_release after the last unit. */
+    void **scratch;
 };
 
 enum as_attr_kind { AS_ATTR_F64, AS_ATTR_I64, AS_ATTR_STR, AS_ATTR_F64VEC, AS_ATTR_KIND_COUNT };
@@ -112,6 +116,8 @@ struct as_stage_ops {
                    struct as_error *err);
     int (*prepass_reduce)(const void *cfg, void *state, int round, const uint64_t *sum, int *more,
                           struct as_error *err);
+    /* (optional) free what the stage left in a unit's scratch slot. */
+    void (*scratch_release)(const void *cfg, void *scratch);
     /* Compute one layer: write the row of every per_layer field, packed in schema order. */
     int (*run)(const void *cfg, const void *state, struct as_unit *u, unsigned char *row,
                struct as_error *err);

@@ -24,6 +24,7 @@ struct hs_cfg {
     int n_edges;
     double q[2];                   /* lower and upper quantile */
     char input[64];
+    int64_t cache_mb;              /* per-rank budget for layers kept from the prepass to run() */
 };
 
 #define HS_DIGIT_BITS 16
@@ -43,6 +44,11 @@ struct hs_state {
     int edges_ready;
     float e32[AS_HS_MAX_EDGES];
     double e64[AS_HS_MAX_EDGES];
+    uint64_t win_lo[2];            /* first key of each quantile's window */
+    int win_buckets[2];            /* its width in buckets of 2^16 keys */
+    int window_hit;                /* both quantiles were inside their windows */
+    int no_window;                 /* the sample could not bracket a quantile: radix right away */
+    int sampled_all;               /* sampled mode with samples >= values: exact */
     /* sampled mode: sorted element indices */
     uint64_t *sample;
     uint64_t n_sample;
@@ -54,7 +60,7 @@ static void *hs_cfg_alloc(void) { return calloc(1, sizeof(struct hs_cfg)); }
 static int hs_configure(void **out, const struct as_ynode *n, struct as_error *err)
 {
     static const char *const keys[] = { "quantile", "samples", "seed", "non_finite", "bins", "quantiles",
-                                        "input", NULL };
+                                        "input", "cache_mb", NULL };
     static const char *const qm[] = { "exact", "sampled", NULL };
     static const char *const nf[] = { "error", "skip", NULL };
     struct hs_cfg *c = hs_cfg_alloc();
@@ -70,7 +76,8 @@ static int hs_configure(void **out, const struct as_ynode *n, struct as_error *e
         as_ynode_get_int(n, "stages.histsim", "seed", 0, 0, INT64_MAX, &seed, err) ||
         as_ynode_get_enum(n, "stages.histsim", "non_finite", HS_NF_ERROR, nf, &c->non_finite, err) ||
         as_ynode_get_int(n, "stages.histsim", "bins", 200, 3, AS_HS_MAX_EDGES, &edges, err) ||
-        as_ynode_get_str(n, "stages.histsim", "input", "qk_mean", &input, err))
+        as_ynode_get_str(n, "stages.histsim", "input", "qk_mean", &input, err) ||
+        as_ynode_get_int(n, "stages.histsim", "cache_mb", 160, 0, INT64_C(1) << 20, &c->cache_mb, err))
         goto fail;
     c->seed = (uint64_t)seed;
     c->n_edges = (int)edges;
@@ -125,7 +132,7 @@ static int hs_shape(const void *cfg, const struct as_tensor_info *const *info, s
     out->n_heads = ti->shape[1];
     out->seq_len = ti->shape[2];
     double htt = (double)ti->shape[1] * (double)ti->shape[2] * (double)ti->shape[3];
-    out->unit_cost = 3.0 * htt; /* three reads of the layer: two radix rounds and the histograms */
+    out->unit_cost = 1.6 * htt; /* one full read, a sampled one, the histograms of half the layer */
     out->unit_bytes = (int64_t)(htt * (double)as_dtype_traits[ti->dtype].size);
     return 0;
 }
@@ -152,14 +159,51 @@ static int hs_schema(const void *cfg, const struct as_stage_shape *sh, struct as
 
 static size_t hs_state_size(const void *cfg, const struct as_stage_shape *sh) { return sizeof(struct hs_state); }
 
-/* ---- prepass */
+/* ---- prepass
+ *
+ * float32, exact (the common case), rounds:
+ *   0 SAMPLE  every HS_SAMPLE_STRIDE-th row of every head: a top-16-bit key histogram, the same
+ *             on every rank after the sum; it brackets each quantile with a window of key buckets
+ *   1 WINDOW  one full pass: per quantile, the count of values below its window and an exact
+ *             histogram of the keys inside it (dense, one counter per key), plus totals; each
+ *             head's diagonal and lower triangle are kept in a per-rank cache for run()
+ *   2, 3      RADIX, only when a quantile fell outside its window (never seen in practice)
+ * float64 and `quantile: sampled` use RADIX from round 0 (4 rounds for float64). */
 
-static int hs_rounds(const struct hs_state *s) { return s->key_bits / HS_DIGIT_BITS; }
+#define HS_SAMPLE_STRIDE 16
+#define HS_MAX_WINDOW 32           /* buckets of 2^16 keys per window (2M counters) */
+
+enum hs_phase { HS_PH_SAMPLE, HS_PH_WINDOW, HS_PH_RADIX };
+
+static int hs_windowed(const struct hs_state *s) { return !s->f64 && !s->sample; }
+
+static enum hs_phase hs_phase_of(const struct hs_state *s, int round, int *radix_round)
+{
+    if (!hs_windowed(s)) {
+        *radix_round = round;
+        return HS_PH_RADIX;
+    }
+    /* radix rounds start after the window (round 2), or right after the sample (round 1) when
+     * the sample was too small to bracket the quantiles */
+    int radix_base = s->no_window ? 1 : 2;
+    *radix_round = round - radix_base;
+    return round == 0 ? HS_PH_SAMPLE : round < radix_base ? HS_PH_WINDOW : HS_PH_RADIX;
+}
+
+static size_t hs_window_size(const struct hs_state *s, int q) { return (size_t)s->win_buckets[q] << HS_DIGIT_BITS; }
 
 static size_t hs_prepass_count(const void *cfg, const void *state, int round)
 {
-    /* round 0: one histogram + [n, nonfinite]; later rounds: one histogram per target */
-    return round == 0 ? HS_DIGITS + 2 : (size_t)HS_TARGETS * HS_DIGITS;
+    const struct hs_state *s = state;
+    int rr;
+    switch (hs_phase_of(s, round, &rr)) {
+    case HS_PH_SAMPLE:
+        return HS_DIGITS;
+    case HS_PH_WINDOW:
+        return 4 + hs_window_size(s, 0) + hs_window_size(s, 1);
+    default: /* radix round 0: one histogram + [n, nonfinite]; later: one histogram per target */
+        return rr == 0 ? HS_DIGITS + 2 : (size_t)HS_TARGETS * HS_DIGITS;
+    }
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -213,10 +257,6 @@ static int hs_make_sample(struct hs_state *s, const struct hs_cfg *c, uint64_t n
     return 0;
 }
 
-
-/* Visit the values of one layer that take part in the quantiles, one head at a time. */
-typedef void (*hs_visit_fn)(void *ctx, const void *vals, size_t n, const uint64_t *idx);
-
 static int hs_read_head(const struct as_unit *u, int f64, int64_t h, void *buf, struct as_error *err)
 {
     int64_t T = u->shape->seq_len;
@@ -224,18 +264,82 @@ static int hs_read_head(const struct as_unit *u, int f64, int64_t h, void *buf, 
     return as_tensor_file_read(u->in[0], start, count, f64 ? AS_DTYPE_F64 : AS_DTYPE_F32, buf, err);
 }
 
+/* ---- the per-rank cache of diagonal + lower triangles (packed rows: row i holds j = 0..i) */
+
+struct hs_cache_layer {
+    int64_t layer;
+    float *tri;                    /* (H, T(T+1)/2) */
+    struct hs_cache_layer *next;
+};
+
+static size_t hs_cache_used;       /* bytes cached in this process (one rank), all models */
+
+static void hs_scratch_release(const void *cfg, void *scratch)
+{
+    struct hs_cache_layer *c = scratch;
+    while (c) {
+        struct hs_cache_layer *n = c->next;
+        free(c->tri);
+        free(c);
+        c = n;
+    }
+}
+
+static struct hs_cache_layer *hs_cache_find(struct as_unit *u, int take)
+{
+    if (!u->scratch)
+        return NULL;
+    for (struct hs_cache_layer **pp = (struct hs_cache_layer **)u->scratch; *pp; pp = &(*pp)->next)
+        if ((*pp)->layer == u->layer) {
+            struct hs_cache_layer *c = *pp;
+            if (take)
+                *pp = c->next;
+            return c;
+        }
+    return NULL;
+}
+
+/* Start caching layer u->layer if the budget allows; NULL otherwise. */
+static struct hs_cache_layer *hs_cache_start(const struct hs_cfg *c, struct as_unit *u)
+{
+    int64_t H = u->shape->n_heads, T = u->shape->seq_len;
+    size_t bytes = (size_t)H * (size_t)(T * (T + 1) / 2) * sizeof(float);
+    if (!u->scratch || hs_cache_find(u, 0) || hs_cache_used + bytes > (size_t)c->cache_mb << 20)
+        return NULL;
+    struct hs_cache_layer *e = calloc(1, sizeof *e);
+    if (!e || !(e->tri = malloc(bytes))) {
+        free(e);
+        return NULL;
+    }
+    e->layer = u->layer;
+    e->next = *u->scratch;
+    *u->scratch = e;
+    hs_cache_used += bytes;
+    return e;
+}
+
+static void hs_cache_drop(struct hs_cache_layer *e, const struct as_unit *u)
+{
+    int64_t H = u->shape->n_heads, T = u->shape->seq_len;
+    hs_cache_used -= (size_t)H * (size_t)(T * (T + 1) / 2) * sizeof(float);
+    free(e->tri);
+    free(e);
+}
+
+/* ---- the counting kernels of each phase */
+
 struct hs_acc_ctx {
     const struct hs_state *s;
-    int round;
+    int rr;                        /* radix round */
     uint64_t *acc;
 };
 
-static void hs_count(struct hs_acc_ctx *x, uint64_t key)
+static void hs_radix_count(struct hs_acc_ctx *x, uint64_t key)
 {
     const struct hs_state *s = x->s;
-    int shift = s->key_bits - HS_DIGIT_BITS * (x->round + 1);
+    int shift = s->key_bits - HS_DIGIT_BITS * (x->rr + 1);
     uint64_t digit = (key >> shift) & (HS_DIGITS - 1);
-    if (x->round == 0) {
+    if (x->rr == 0) {
         x->acc[digit]++;
         return;
     }
@@ -245,19 +349,74 @@ static void hs_count(struct hs_acc_ctx *x, uint64_t key)
             x->acc[(size_t)t * HS_DIGITS + digit]++;
 }
 
+static inline int hs_f32_nonfinite(uint32_t b) { return (b & 0x7f800000u) == 0x7f800000u; }
+static inline uint32_t hs_f32_key(uint32_t b) { return (b & 0x80000000u) ? ~b : (b | 0x80000000u); }
+
+/* WINDOW: acc = [n, nonfinite, below0, below1, hist0 (W0 keys), hist1 (W1 keys)] */
+static uint64_t hs_window_count(const struct hs_state *s, const float *v, size_t n, uint64_t *acc)
+{
+    uint64_t nf = 0, below0 = 0, below1 = 0;
+    uint32_t lo0 = (uint32_t)s->win_lo[0], lo1 = (uint32_t)s->win_lo[1];
+    uint32_t span0 = (uint32_t)hs_window_size(s, 0), span1 = (uint32_t)hs_window_size(s, 1);
+    uint64_t *h0 = acc + 4, *h1 = h0 + span0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t b;
+        memcpy(&b, &v[k], 4);
+        if (hs_f32_nonfinite(b)) {
+            nf++;
+            continue;
+        }
+        uint32_t key = hs_f32_key(b);
+        below0 += key < lo0;
+        below1 += key < lo1;
+        uint32_t d0 = key - lo0, d1 = key - lo1;
+        if (d0 < span0)
+            h0[d0]++;
+        if (d1 < span1)
+            h1[d1]++;
+    }
+    acc[0] += n - nf;
+    acc[1] += nf;
+    acc[2] += below0;
+    acc[3] += below1;
+    return nf;
+}
+
 static int hs_prepass(const void *cfg, const void *state, int round, struct as_unit *u, uint64_t *acc,
                       struct as_error *err)
 {
     const struct hs_cfg *c = cfg;
     const struct hs_state *s = state;
     int64_t H = u->shape->n_heads, T = u->shape->seq_len;
+    int rr;
+    enum hs_phase ph = hs_phase_of(s, round, &rr);
     size_t tt = (size_t)(T * T), esz = s->f64 ? 8 : 4;
+    int rc = 0;
+    if (ph == HS_PH_SAMPLE) { /* rows 0, 16, 32, ... of every head */
+        float *row = malloc((size_t)T * sizeof *row);
+        if (!row)
+            return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+        for (int64_t h = 0; h < H && !rc; h++)
+            for (int64_t i = 0; i < T && !rc; i += HS_SAMPLE_STRIDE) {
+                int64_t start[4] = { u->layer, h, i, 0 }, count[4] = { 1, 1, 1, T };
+                if ((rc = as_tensor_file_read(u->in[0], start, count, AS_DTYPE_F32, row, err)))
+                    break;
+                for (int64_t j = 0; j < T; j++) {
+                    uint32_t b;
+                    memcpy(&b, &row[j], 4);
+                    if (!hs_f32_nonfinite(b))
+                        acc[hs_f32_key(b) >> 16]++;
+                }
+            }
+        free(row);
+        return rc;
+    }
     void *buf = malloc(tt * esz);
     if (!buf)
         return as_error_set(err, AS_ERR_NOMEM, "out of memory for a %lldx%lld head", (long long)T, (long long)T);
-    struct hs_acc_ctx x = { s, round, acc };
+    struct hs_cache_layer *cache = ph == HS_PH_WINDOW ? hs_cache_start(c, u) : NULL;
+    struct hs_acc_ctx x = { s, rr, acc };
     uint64_t n = 0, nonfinite = 0;
-    int rc = 0;
     const uint64_t *sp = NULL, *se = NULL;
     if (s->sample) {
         uint64_t lo = (uint64_t)u->layer * s->layer_elems, hi = lo + s->layer_elems;
@@ -269,61 +428,74 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
             se++;
     }
     for (int64_t h = 0; h < H && !rc; h++) {
-        if (s->sample) {
-            uint64_t base = (uint64_t)u->layer * s->layer_elems + (uint64_t)h * tt;
-            if (sp == se || *sp >= base + tt)
-                continue;
-        }
+        uint64_t base = (uint64_t)u->layer * s->layer_elems + (uint64_t)h * tt;
+        if (s->sample && (sp == se || *sp >= base + tt))
+            continue;
         if ((rc = hs_read_head(u, s->f64, h, buf, err)))
             break;
         uint64_t head_nf = 0;
-        if (s->sample) {
-            uint64_t base = (uint64_t)u->layer * s->layer_elems + (uint64_t)h * tt;
+        if (ph == HS_PH_WINDOW) {
+            head_nf = hs_window_count(s, buf, tt, acc);
+            if (cache) {
+                float *dst = cache->tri + (size_t)h * (size_t)(T * (T + 1) / 2);
+                for (int64_t i = 0; i < T; i++) {
+                    memcpy(dst, (const float *)buf + i * T, (size_t)(i + 1) * sizeof(float));
+                    dst += i + 1;
+                }
+            }
+        } else if (s->sample) {
             for (; sp < se && *sp < base + tt; sp++) {
                 size_t k = (size_t)(*sp - base);
-                if (s->f64) {
-                    double v = ((const double *)buf)[k];
-                    if (!isfinite(v)) { head_nf++; continue; }
-                    hs_count(&x, as_hs_key64(v));
-                } else {
-                    float v = ((const float *)buf)[k];
-                    if (!isfinite(v)) { head_nf++; continue; }
-                    hs_count(&x, as_hs_key32(v));
+                double v = s->f64 ? ((const double *)buf)[k] : ((const float *)buf)[k];
+                if (!isfinite(v)) {
+                    head_nf++;
+                    continue;
                 }
+                hs_radix_count(&x, s->f64 ? as_hs_key64(v) : as_hs_key32((float)v));
                 n++;
             }
         } else if (s->f64) {
             const double *v = buf;
             for (size_t k = 0; k < tt; k++) {
-                if (!isfinite(v[k])) { head_nf++; continue; }
-                hs_count(&x, as_hs_key64(v[k]));
+                if (!isfinite(v[k])) {
+                    head_nf++;
+                    continue;
+                }
+                hs_radix_count(&x, as_hs_key64(v[k]));
+            }
+            n += tt - head_nf;
+        } else if (rr == 0) { /* float32 radix round 0: the hot loop, inline */
+            const float *v = buf;
+            for (size_t k = 0; k < tt; k++) {
+                uint32_t b;
+                memcpy(&b, &v[k], 4);
+                if (hs_f32_nonfinite(b)) {
+                    head_nf++;
+                    continue;
+                }
+                acc[hs_f32_key(b) >> 16]++;
             }
             n += tt - head_nf;
         } else {
             const float *v = buf;
-            if (round == 0) {
-                /* the hot loop: raw bits -> key -> top digit */
-                for (size_t k = 0; k < tt; k++) {
-                    uint32_t b;
-                    memcpy(&b, &v[k], 4);
-                    if ((b & 0x7f800000u) == 0x7f800000u) { head_nf++; continue; }
-                    acc[((b & 0x80000000u) ? ~b : (b | 0x80000000u)) >> 16]++;
+            for (size_t k = 0; k < tt; k++) {
+                if (!isfinite(v[k])) {
+                    head_nf++;
+                    continue;
                 }
-            } else {
-                for (size_t k = 0; k < tt; k++) {
-                    if (!isfinite(v[k])) { head_nf++; continue; }
-                    hs_count(&x, as_hs_key32(v[k]));
-                }
+                hs_radix_count(&x, as_hs_key32(v[k]));
             }
             n += tt - head_nf;
         }
-        if (head_nf && c->non_finite == HS_NF_ERROR && round == 0)
+        /* non-finite values are reported by the first full pass over them */
+        int first_full = ph == HS_PH_WINDOW || (ph == HS_PH_RADIX && rr == 0 && !hs_windowed(s));
+        if (head_nf && c->non_finite == HS_NF_ERROR && first_full)
             rc = as_error_set(err, AS_ERR_INPUT, "model '%s' layer %lld head %lld: %llu non-finite values in '%s' "
                               "(set stages.histsim.non_finite: skip to leave them out)", u->model,
                               (long long)u->layer, (long long)h, (unsigned long long)head_nf, c->input);
         nonfinite += head_nf;
     }
-    if (round == 0) {
+    if (ph == HS_PH_RADIX && rr == 0) {
         acc[HS_DIGITS] += n;
         acc[HS_DIGITS + 1] += nonfinite;
     }
@@ -332,10 +504,10 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
 }
 
 /* Find which digit holds rank r given a histogram; returns the digit and the rank within it. */
-static uint64_t hs_find(const uint64_t *hist, uint64_t r, uint64_t *rank_in)
+static uint64_t hs_find(const uint64_t *hist, uint64_t nbins, uint64_t r, uint64_t *rank_in)
 {
     uint64_t cum = 0;
-    for (uint64_t d = 0; d < HS_DIGITS; d++) {
+    for (uint64_t d = 0; d < nbins; d++) {
         if (r < cum + hist[d]) {
             *rank_in = r - cum;
             return d;
@@ -343,35 +515,11 @@ static uint64_t hs_find(const uint64_t *hist, uint64_t r, uint64_t *rank_in)
         cum += hist[d];
     }
     *rank_in = 0;
-    return HS_DIGITS - 1; /* not reached when the counts are consistent */
+    return nbins - 1; /* not reached when the counts are consistent */
 }
 
-static int hs_prepass_reduce(const void *cfg, void *state, int round, const uint64_t *sum, int *more,
-                             struct as_error *err)
+static void hs_make_edges(const struct hs_cfg *c, struct hs_state *s)
 {
-    const struct hs_cfg *c = cfg;
-    struct hs_state *s = state;
-    if (round == 0) {
-        s->n = sum[HS_DIGITS];
-        s->nonfinite = sum[HS_DIGITS + 1];
-        if (s->n == 0)
-            return as_error_set(err, AS_ERR_INPUT, "tensor '%s' has no finite values", c->input);
-        for (int q = 0; q < 2; q++)
-            as_hs_rank(c->q[q], s->n, s->f64, &s->target[2 * q], &s->target[2 * q + 1], &s->w[q]);
-        for (int t = 0; t < HS_TARGETS; t++)
-            s->prefix[t] = hs_find(sum, s->target[t], &s->rank_in[t]);
-    } else {
-        for (int t = 0; t < HS_TARGETS; t++) {
-            uint64_t d = hs_find(sum + (size_t)t * HS_DIGITS, s->rank_in[t], &s->rank_in[t]);
-            s->prefix[t] = (s->prefix[t] << HS_DIGIT_BITS) | d;
-        }
-    }
-    if (round + 1 < hs_rounds(s)) {
-        *more = 1;
-        return 0;
-    }
-    *more = 0;
-    /* prefixes are now whole keys */
     for (int q = 0; q < 2; q++) {
         if (s->f64) {
             double a = as_hs_unkey64(s->prefix[2 * q]), b = as_hs_unkey64(s->prefix[2 * q + 1]);
@@ -389,6 +537,103 @@ static int hs_prepass_reduce(const void *cfg, void *state, int round, const uint
             s->e64[k] = s->e32[k];
     }
     s->edges_ready = 1;
+}
+
+/* The key-bucket window around quantile q from the sample's histogram: the buckets holding the
+ * sample ranks q*(m-1) -/+ a margin of 6 standard deviations of a sample quantile (and 0.02%,
+ * for rows sampled at a stride). */
+static void hs_choose_window(const struct hs_cfg *c, struct hs_state *s, const uint64_t *hist, int q)
+{
+    uint64_t m = 0;
+    for (size_t d = 0; d < HS_DIGITS; d++)
+        m += hist[d];
+    if (m == 0) {
+        s->win_lo[q] = 0;
+        s->win_buckets[q] = 1;
+        return;
+    }
+    double r = c->q[q] * (double)(m - 1);
+    double margin = 6.0 * sqrt((double)m * c->q[q] * (1 - c->q[q])) + 0.0002 * (double)m + 2;
+    if (r - margin <= 0 || r + margin >= (double)(m - 1)) {
+        s->no_window = 1; /* a window could not be trusted to hold the quantile: radix */
+        return;
+    }
+    double rl = r - margin, rh = r + margin;
+    uint64_t dummy;
+    uint64_t bl = hs_find(hist, HS_DIGITS, (uint64_t)rl, &dummy), bh = hs_find(hist, HS_DIGITS, (uint64_t)rh, &dummy);
+    if (bh - bl + 1 > HS_MAX_WINDOW) { /* recentre on the estimate */
+        uint64_t bc = hs_find(hist, HS_DIGITS, (uint64_t)r, &dummy);
+        bl = bc >= HS_MAX_WINDOW / 2 ? bc - HS_MAX_WINDOW / 2 : 0;
+        bh = bl + HS_MAX_WINDOW - 1;
+        if (bh >= HS_DIGITS) {
+            bh = HS_DIGITS - 1;
+            bl = bh - HS_MAX_WINDOW + 1;
+        }
+    }
+    s->win_lo[q] = bl << HS_DIGIT_BITS;
+    s->win_buckets[q] = (int)(bh - bl + 1);
+}
+
+static int hs_prepass_reduce(const void *cfg, void *state, int round, const uint64_t *sum, int *more,
+                             struct as_error *err)
+{
+    const struct hs_cfg *c = cfg;
+    struct hs_state *s = state;
+    int rr;
+    enum hs_phase ph = hs_phase_of(s, round, &rr);
+    *more = 1;
+    if (ph == HS_PH_SAMPLE) {
+        hs_choose_window(c, s, sum, 0);
+        hs_choose_window(c, s, sum, 1);
+        return 0;
+    }
+    if (ph == HS_PH_WINDOW) {
+        s->n = sum[0];
+        s->nonfinite = sum[1];
+        if (s->n == 0)
+            return as_error_set(err, AS_ERR_INPUT, "tensor '%s' has no finite values", c->input);
+        int hit = 1;
+        for (int q = 0; q < 2; q++) {
+            as_hs_rank(c->q[q], s->n, 0, &s->target[2 * q], &s->target[2 * q + 1], &s->w[q]);
+            const uint64_t *hist = sum + 4 + (q ? hs_window_size(s, 0) : 0);
+            uint64_t below = sum[2 + q], inside = 0, span = hs_window_size(s, q);
+            for (uint64_t d = 0; d < span; d++)
+                inside += hist[d];
+            for (int t = 2 * q; t < 2 * q + 2; t++) {
+                if (s->target[t] < below || s->target[t] >= below + inside) {
+                    hit = 0;
+                    continue;
+                }
+                uint64_t rank_in;
+                s->prefix[t] = s->win_lo[q] + hs_find(hist, span, s->target[t] - below, &rank_in);
+            }
+        }
+        s->window_hit = hit;
+        if (hit) {
+            hs_make_edges(c, s);
+            *more = 0;
+        }
+        return 0; /* a miss goes on with the radix rounds */
+    }
+    if (rr == 0) {
+        s->n = sum[HS_DIGITS];
+        s->nonfinite = sum[HS_DIGITS + 1];
+        if (s->n == 0)
+            return as_error_set(err, AS_ERR_INPUT, "tensor '%s' has no finite values", c->input);
+        for (int q = 0; q < 2; q++)
+            as_hs_rank(c->q[q], s->n, s->f64, &s->target[2 * q], &s->target[2 * q + 1], &s->w[q]);
+        for (int t = 0; t < HS_TARGETS; t++)
+            s->prefix[t] = hs_find(sum, HS_DIGITS, s->target[t], &s->rank_in[t]);
+    } else {
+        for (int t = 0; t < HS_TARGETS; t++) {
+            uint64_t d = hs_find(sum + (size_t)t * HS_DIGITS, HS_DIGITS, s->rank_in[t], &s->rank_in[t]);
+            s->prefix[t] = (s->prefix[t] << HS_DIGIT_BITS) | d;
+        }
+    }
+    if (rr + 1 < s->key_bits / HS_DIGIT_BITS)
+        return 0;
+    *more = 0;
+    hs_make_edges(c, s);
     return 0;
 }
 
@@ -406,6 +651,8 @@ static int hs_state_init(const void *cfg, void *state, const struct as_stage_sha
             return -1;
         if (s->sample)
             qsort(s->sample, s->n_sample, sizeof *s->sample, cmp_u64);
+        else
+            s->sampled_all = 1;
     }
     return 0;
 }
@@ -419,6 +666,19 @@ static void hs_state_release(const void *cfg, void *state)
 
 /* ---- units */
 
+/* Statistics of one head from its rows: row(i) points at the i+1 values j = 0..i. */
+static void hs_head_stats32(const struct hs_cfg *c, const struct hs_state *s, const float *base, int packed,
+                            int64_t T, uint64_t *cd, uint64_t *cl, uint64_t *nf_d, uint64_t *nf_l, double *sd,
+                            double *sl)
+{
+    for (int64_t i = 0; i < T; i++) {
+        const float *row = packed ? base + i * (i + 1) / 2 : base + i * T;
+        as_hs_hist32(row + i, 1, 1, s->e32, c->n_edges, cd, nf_d, sd);
+        if (i)
+            as_hs_hist32(row, (size_t)i, 1, s->e32, c->n_edges, cl, nf_l, sl);
+    }
+}
+
 static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigned char *row, struct as_error *err)
 {
     const struct hs_cfg *c = cfg;
@@ -426,32 +686,37 @@ static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigne
     int64_t H = u->shape->n_heads, T = u->shape->seq_len;
     int nb = c->n_edges - 1;
     size_t tt = (size_t)(T * T), esz = s->f64 ? 8 : 4;
-    void *buf = malloc(tt * esz);
+    struct hs_cache_layer *cache = s->f64 ? NULL : hs_cache_find(u, 1);
+    void *buf = cache ? NULL : malloc(tt * esz);
     uint64_t *cd = calloc((size_t)nb * 2, sizeof *cd), *cl = cd ? cd + nb : NULL;
     double *within_diag = (double *)row, *within_lower = within_diag + H, *js = within_lower + H;
     double *mean_diag = js + H, *mean_lower = mean_diag + H;
     int64_t *nonfin = (int64_t *)(mean_lower + H);
     int rc = 0;
-    if (!buf || !cd) {
+    if ((!cache && !buf) || !cd) {
         rc = as_error_set(err, AS_ERR_NOMEM, "out of memory for a %lldx%lld head", (long long)T, (long long)T);
         goto out;
     }
     for (int64_t h = 0; h < H; h++) {
-        if ((rc = hs_read_head(u, s->f64, h, buf, err)))
-            break;
         memset(cd, 0, (size_t)nb * 2 * sizeof *cd);
         uint64_t nf_d = 0, nf_l = 0;
         double sd = 0, sl = 0;
-        if (s->f64) {
-            const double *v = buf;
-            as_hs_hist64(v, (size_t)T, (size_t)T + 1, s->e64, c->n_edges, cd, &nf_d, &sd);
-            for (int64_t i = 1; i < T; i++)
-                as_hs_hist64(v + i * T, (size_t)i, 1, s->e64, c->n_edges, cl, &nf_l, &sl);
+        if (cache) {
+            hs_head_stats32(c, s, cache->tri + (size_t)h * (size_t)(T * (T + 1) / 2), 1, T, cd, cl, &nf_d, &nf_l,
+                            &sd, &sl);
         } else {
-            const float *v = buf;
-            as_hs_hist32(v, (size_t)T, (size_t)T + 1, s->e32, c->n_edges, cd, &nf_d, &sd);
-            for (int64_t i = 1; i < T; i++)
-                as_hs_hist32(v + i * T, (size_t)i, 1, s->e32, c->n_edges, cl, &nf_l, &sl);
+            if ((rc = hs_read_head(u, s->f64, h, buf, err)))
+                break;
+            if (s->f64) {
+                const double *v = buf;
+                for (int64_t i = 0; i < T; i++) {
+                    as_hs_hist64(v + i * T + i, 1, 1, s->e64, c->n_edges, cd, &nf_d, &sd);
+                    if (i)
+                        as_hs_hist64(v + i * T, (size_t)i, 1, s->e64, c->n_edges, cl, &nf_l, &sl);
+                }
+            } else {
+                hs_head_stats32(c, s, buf, 0, T, cd, cl, &nf_d, &nf_l, &sd, &sl);
+            }
         }
         if ((nf_d || nf_l) && c->non_finite == HS_NF_ERROR) {
             rc = as_error_set(err, AS_ERR_INPUT, "model '%s' layer %lld head %lld: %llu non-finite values in '%s'",
@@ -468,6 +733,8 @@ static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigne
         nonfin[h] = (int64_t)(nf_d + nf_l);
     }
 out:
+    if (cache)
+        hs_cache_drop(cache, u);
     free(buf);
     free(cd);
     return rc;
@@ -508,6 +775,9 @@ static int hs_finalize(const void *cfg, const void *state, const char *model, co
     out->attrs[a++] = (struct as_attr){ .name = "values_counted", .kind = AS_ATTR_I64, .i64 = (int64_t)s->n };
     out->attrs[a++] = (struct as_attr){ .name = "non_finite_skipped", .kind = AS_ATTR_I64,
                                         .i64 = (int64_t)s->nonfinite };
+    out->attrs[a] = (struct as_attr){ .name = "quantile_search", .kind = AS_ATTR_STR };
+    snprintf(out->attrs[a++].str, sizeof out->attrs[0].str, "%s",
+             s->window_hit ? "sample window" : hs_windowed(s) ? "sample window missed, radix" : "radix");
     out->attrs[a] = (struct as_attr){ .name = "input", .kind = AS_ATTR_STR };
     snprintf(out->attrs[a++].str, sizeof out->attrs[0].str, "%s", c->input);
     out->n_attrs = a;
@@ -535,6 +805,7 @@ const struct as_stage_ops as_stage_histsim = {
     .prepass_count = hs_prepass_count,
     .prepass = hs_prepass,
     .prepass_reduce = hs_prepass_reduce,
+    .scratch_release = hs_scratch_release,
     .run = hs_run,
     .finalize = hs_finalize,
     .figures = hs_figures,

@@ -31,7 +31,8 @@ int as_test_run_stage(const struct as_stage_ops *ops, const char *opts, const ch
     res->state = calloc(1, ss ? ss : 1);
     if (ops->state_init && ops->state_init(res->cfg, res->state, &res->shape, info, err))
         return -1;
-    struct as_unit u = { .model = model, .shape = &res->shape };
+    void *scratch = NULL;
+    struct as_unit u = { .model = model, .shape = &res->shape, .scratch = &scratch };
     for (int k = 0; k < n_in; k++)
         u.in[k] = in[k];
     if (ops->prepass) {
@@ -57,6 +58,8 @@ int as_test_run_stage(const struct as_stage_ops *ops, const char *opts, const ch
         if (ops->run(res->cfg, res->state, &u, res->rows + (size_t)l * res->row_size, err))
             return -1;
     }
+    if (scratch && ops->scratch_release)
+        ops->scratch_release(res->cfg, scratch);
     res->out.model_fields = res->model_block;
     res->out.log = &res->log;
     return ops->finalize(res->cfg, res->state, model, &res->shape, res->rows, &res->out, err);

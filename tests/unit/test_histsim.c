@@ -91,6 +91,9 @@ static void ref_head(const float *v, int64_t T, const double *edges, int n_edges
 }
 
 /* Run the stage on x (L, H, T, T) float32 and compare everything with the reference. */
+static const char *last_search; /* the quantile_search attribute of the last check_stage32 */
+static char last_search_buf[64];
+
 static void check_stage32(const char *what, float *x, int64_t L, int64_t H, int64_t T)
 {
     char path[128];
@@ -116,6 +119,9 @@ static void check_stage32(const char *what, float *x, int64_t L, int64_t H, int6
         for (int k = 0; k < 200; k++)
             same &= bins[k] == e64[k];
         CHECK_MSG(same, "%s: bins differ from the sorted reference", what);
+        for (int a = 0; a < res.out.n_attrs; a++)
+            if (!strcmp(res.out.attrs[a].name, "quantile_search"))
+                last_search = strncpy(last_search_buf, res.out.attrs[a].str, sizeof last_search_buf - 1);
         for (int64_t l = 0; l < L; l++) {
             const char *names[5] = { "within_diag", "within_lower", "js_similarity", "mean_diag", "mean_lower" };
             for (int64_t h = 0; h < H; h++) {
@@ -144,6 +150,16 @@ static void test_histsim__random_normal(void)
     for (size_t i = 0; i < n; i++)
         x[i] = (float)nrand();
     check_stage32("random normal", x, L, H, T);
+    CHECK_MSG(last_search && !strcmp(last_search, "sample window missed, radix"), "%s", last_search);
+    free(x);
+    /* big enough for the sampled rows to bracket the 0.5%% quantile: the one-pass window path */
+    L = 2, H = 4, T = 256;
+    n = (size_t)(L * H * T * T);
+    x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)nrand();
+    check_stage32("random normal, large", x, L, H, T);
+    CHECK_MSG(last_search && !strcmp(last_search, "sample window"), "%s", last_search);
     free(x);
 }
 
@@ -187,6 +203,22 @@ static void test_histsim__extreme_magnitudes(void)
                                                                                              : (float)(nrand() * 1e-20);
     }
     check_stage32("extreme", x, L, H, T);
+    free(x);
+}
+
+static void test_histsim__sample_window_miss_falls_back(void)
+{
+    /* the quantile window comes from rows 0, 16, 32, ...: make those rows unlike the rest so the
+     * windows miss and the radix fallback has to find the exact quantiles */
+    int64_t L = 2, H = 2, T = 48;
+    size_t n = (size_t)(L * H * T * T);
+    float *x = malloc(n * sizeof *x);
+    for (size_t k = 0; k < n; k++) {
+        int64_t i = (int64_t)(k / (size_t)T) % T;
+        x[k] = i % 16 == 0 ? (float)(1000.0 + urand()) : (float)nrand();
+    }
+    check_stage32("window miss", x, L, H, T);
+    CHECK_MSG(last_search && !strcmp(last_search, "sample window missed, radix"), "%s", last_search);
     free(x);
 }
 
@@ -388,6 +420,7 @@ int main(void)
     TEST_RUN(test_histsim__bucket_edges_exact);
     TEST_RUN(test_histsim__entropy_kernels);
     TEST_RUN(test_histsim__random_normal);
+    TEST_RUN(test_histsim__sample_window_miss_falls_back);
     TEST_RUN(test_histsim__ties_and_constant);
     TEST_RUN(test_histsim__tiny_and_odd);
     TEST_RUN(test_histsim__extreme_magnitudes);
