@@ -101,7 +101,7 @@ static int parse_model(struct as_config *cfg, struct as_model_cfg *m, const stru
                        struct as_error *err)
 {
     static const char *const keys[] = { "name", "dir", "synthetic", "tensors", "root", "model_id", "seq_len",
-                                        "dataset", NULL };
+                                        "dataset", "heads", NULL };
     char what[64];
     snprintf(what, sizeof what, "models[%d]", idx);
     m->node = n;
@@ -116,7 +116,8 @@ static int parse_model(struct as_config *cfg, struct as_model_cfg *m, const stru
         as_ynode_get_str(n, what, "root", NULL, &root, err) ||
         as_ynode_get_str(n, what, "model_id", NULL, &model_id, err) ||
         as_ynode_get_str(n, what, "dataset", "", &dataset, err) ||
-        as_ynode_get_int(n, what, "seq_len", 0, 1, 1 << 20, &seq_len, err))
+        as_ynode_get_int(n, what, "seq_len", 0, 1, 1 << 20, &seq_len, err) ||
+        as_ynode_get_int(n, what, "heads", 0, 1, 1 << 20, &m->heads, err))
         return -1;
     const struct as_ynode *syn = as_ynode_get(n, "synthetic");
     int sources = (dir != NULL) + (syn != NULL) + (root != NULL || model_id != NULL);
@@ -159,6 +160,8 @@ static int parse_model(struct as_config *cfg, struct as_model_cfg *m, const stru
     }
     if (syn && parse_synthetic(m, syn, err))
         return -1;
+    if (syn && !m->heads)
+        m->heads = m->synth.heads;
     const struct as_ynode *t = as_ynode_get(n, "tensors");
     if (t && parse_tensors(cfg, m, t, err))
         return -1;
@@ -222,6 +225,21 @@ static void derive_log(struct as_config *cfg)
     }
 }
 
+
+/* A zeroed entry at cfg->models[cfg->n_models] (not counted until the caller does), or NULL. */
+static struct as_model_cfg *model_push(struct as_config *cfg)
+{
+    if (cfg->n_models == cfg->cap_models) {
+        int cap = cfg->cap_models ? 2 * cfg->cap_models : 16;
+        struct as_model_cfg *m = realloc(cfg->models, (size_t)cap * sizeof *m);
+        if (!m)
+            return NULL;
+        cfg->models = m;
+        cfg->cap_models = cap;
+    }
+    memset(&cfg->models[cfg->n_models], 0, sizeof cfg->models[0]);
+    return &cfg->models[cfg->n_models];
+}
 
 /* ---- sweeps: `{var}` in a template scalar is the value; `{var:path}` the value with '/' as '_' */
 
@@ -318,8 +336,8 @@ static int dir_exists(const char *p)
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
-/* Expand one sweep into cfg->models (already sized), from index *n on. */
-static int expand_sweep(struct as_config *cfg, const struct as_ynode *sw, int *n, int cap, struct as_error *err)
+/* Expand one sweep onto the end of cfg->models. */
+static int expand_sweep(struct as_config *cfg, const struct as_ynode *sw, struct as_error *err)
 {
     static const char *const keys[] = { "vars", "model", "missing", NULL };
     static const char *const miss[] = { "error", "skip", NULL };
@@ -354,13 +372,12 @@ static int expand_sweep(struct as_config *cfg, const struct as_ynode *sw, int *n
         }
         cfg->generated = realloc(cfg->generated, (size_t)(cfg->n_generated + 1) * sizeof *cfg->generated);
         cfg->generated[cfg->n_generated++] = entry;
-        if (*n >= cap) {
-            rc = as_ynode_error(sw, err, "sweep: too many models");
+        struct as_model_cfg *m = model_push(cfg);
+        if (!m) {
+            rc = as_error_set(err, AS_ERR_NOMEM, "out of memory for the sweep's models");
             break;
         }
-        struct as_model_cfg *m = &cfg->models[*n];
-        memset(m, 0, sizeof *m);
-        if (parse_model(cfg, m, entry, *n, err)) {
+        if (parse_model(cfg, m, entry, cfg->n_models, err)) {
             rc = -1;
             break;
         }
@@ -368,7 +385,7 @@ static int expand_sweep(struct as_config *cfg, const struct as_ynode *sw, int *n
             as_strbuf_addf(skip ? &cfg->skipped : &missing, "%s (%s)\n", m->name, m->dir);
             n_missing++;
         } else {
-            (*n)++;
+            cfg->n_models++;
         }
         size_t v = vars->n;
         while (v-- > 0) { /* odometer: the last variable varies fastest */
@@ -400,7 +417,7 @@ static size_t sweep_size(const struct as_ynode *sw)
         return 0;
     size_t total = 1;
     for (size_t v = 0; v < vars->n; v++)
-        if (vars->items[v]->kind == AS_YNODE_SEQ && total < (1u << 20))
+        if (vars->items[v]->kind == AS_YNODE_SEQ && total <= AS_MAX_MODELS)
             total *= vars->items[v]->n ? vars->items[v]->n : 1;
     return total;
 }
@@ -429,7 +446,7 @@ static int parse_root(struct as_config *cfg, struct as_error *err)
         return as_ynode_error(models, err, "models: expected a non-empty list");
     /* `sweep:` is one sweep or a list of them */
     const struct as_ynode *const *sweeps = NULL;
-    size_t n_sweeps = 0, cap = models ? models->n : 0;
+    size_t n_sweeps = 0, total = models ? models->n : 0;
     if (sweep) {
         if (sweep->kind == AS_YNODE_SEQ) {
             sweeps = (const struct as_ynode *const *)sweep->items;
@@ -439,20 +456,20 @@ static int parse_root(struct as_config *cfg, struct as_error *err)
             n_sweeps = 1;
         }
         for (size_t k = 0; k < n_sweeps; k++)
-            cap += sweep_size(sweeps[k]);
+            total += sweep_size(sweeps[k]);
     }
-    if (cap > 1000000)
-        return as_ynode_error(sweep ? sweep : models, err, "more than a million models");
-    cfg->models = calloc(cap ? cap : 1, sizeof *cfg->models);
-    if (!cfg->models)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for %zu models", cap);
+    if (total > AS_MAX_MODELS)
+        return as_ynode_error(sweep ? sweep : models, err, "%zu models: more than %d", total, AS_MAX_MODELS);
     for (size_t i = 0; models && i < models->n; i++) {
-        if (parse_model(cfg, &cfg->models[cfg->n_models], models->items[i], (int)i, err))
+        struct as_model_cfg *m = model_push(cfg);
+        if (!m)
+            return as_error_set(err, AS_ERR_NOMEM, "out of memory for %zu models", models->n);
+        if (parse_model(cfg, m, models->items[i], (int)i, err))
             return -1;
         cfg->n_models++;
     }
     for (size_t k = 0; k < n_sweeps; k++)
-        if (expand_sweep(cfg, sweeps[k], &cfg->n_models, (int)cap, err))
+        if (expand_sweep(cfg, sweeps[k], err))
             return -1;
     if (cfg->n_models == 0)
         return as_ynode_error(sweep ? sweep : root, err, "no model left: every sweep combination is missing");

@@ -34,6 +34,7 @@
 #define AS_NAME_MAX 128
 #define AS_MAX_TENSORS 16
 #define AS_MAX_STAGES 8
+#define AS_MAX_MODELS 20000        /* models in one config (sweeps included) */
 
 struct as_tensor_ref {
     char name[64];                 /* tensor name, e.g. "qk_mean" */
@@ -50,6 +51,7 @@ struct as_model_cfg {
     char model_id[256];            /* seeds' layout, "" when not used */
     char dataset[64];
     int64_t seq_len_attr;          /* seeds' layout seq_len, 0 when not used */
+    int64_t heads;                 /* `heads:` (0: unknown), a hint for stages that cannot see it */
     struct as_tensor_ref tensors[AS_MAX_TENSORS]; /* explicit per-tensor files */
     int n_tensors;
 };
@@ -66,8 +68,8 @@ struct as_config {
     char dir[AS_PATH_MAX];         /* its folder */
     char output[AS_PATH_MAX];      /* results file */
     char log[AS_PATH_MAX];         /* summary log */
-    struct as_model_cfg *models;   /* owned, n_models */
-    int n_models;
+    struct as_model_cfg *models;   /* owned, n_models (cap_models allocated) */
+    int n_models, cap_models;
     struct as_stage_cfg stages[AS_MAX_STAGES]; /* in registry order */
     int n_stages;
     int figures;                   /* 1: draw figures at the end of run */

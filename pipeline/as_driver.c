@@ -153,6 +153,7 @@ static int plan_build(struct plan *p, struct as_config *cfg, int nranks, struct 
                 sr->in_idx[k] = idx;
                 info[k] = &mr->in_info[idx];
             }
+            sr->shape.n_heads = mr->n_heads ? mr->n_heads : mr->m->heads; /* the hint */
             if (ops->shape(cfg->stages[s].cfg, info, &sr->shape, err))
                 return as_error_prefix(err, "model '%s' stage %s: ", mr->m->name, ops->name);
             sr->n_fields = ops->schema(cfg->stages[s].cfg, &sr->shape, sr->fields);

@@ -15,6 +15,10 @@ int as_error_set(struct as_error *err, enum as_status status, const char *fmt, .
     err->status = status;
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    /* one line whatever the file, key or YAML scalar it quotes holds */
+    for (char *c = err->msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     return -1;
 }
 

@@ -95,7 +95,10 @@ struct as_stage_ops {
     void (*release)(void *cfg);
     /* Names of the tensors the stage reads (e.g. "qk_mean"), in the order of unit->in[]. */
     int (*inputs)(const void *cfg, const char **names);
-    /* Validate the inputs' shapes and dtypes (info[i] for inputs()[i]) and size the units. */
+    /* Validate the inputs' shapes and dtypes (info[i] for inputs()[i]) and size the units. On
+     * entry out->n_heads holds the model's head count when something knows it (the model's
+     * `heads:` key, a synthetic spec, or an earlier stage's input), else 0: a stage whose inputs
+     * do not show the heads (Q/K/V activations) uses it. */
     int (*shape)(const void *cfg, const struct as_tensor_info *const *info, struct as_stage_shape *out,
                  struct as_error *err);
     /* The datasets; returns how many (<= AS_STAGE_MAX_FIELDS). */

@@ -7,12 +7,14 @@ extern const struct as_stage_ops as_stage_histsim;
 extern const struct as_stage_ops as_stage_monotonicity;
 extern const struct as_stage_ops as_stage_jacobian;
 extern const struct as_stage_ops as_stage_patterns;
+extern const struct as_stage_ops as_stage_activations;
 
 const struct as_stage_ops *const as_stages[] = {
     &as_stage_histsim,
     &as_stage_monotonicity,
     &as_stage_jacobian,
     &as_stage_patterns,
+    &as_stage_activations,
     NULL,
 };
 

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""h5same.py A.h5 B.h5 [GROUP]: exit 0 when every dataset and attribute under GROUP (default
+"""h5same.py A.h5 B.h5 [GROUP] [--stats-only]: exit 0 when every dataset and attribute under GROUP (default
 /models) is bitwise identical in both files (same names, shapes, dtypes, bytes); prints each
-difference otherwise. Run-dependent provenance (/run, root times) is outside /models."""
+difference otherwise. Run-dependent provenance (/run, root times) is outside /models.
+--stats-only leaves out the model attributes that name where the inputs came from (source,
+input:*, input_key:*, input_digest:*), for comparing runs over copies of the same data."""
 import sys
 
 import h5py
@@ -35,11 +37,20 @@ def items(f, group):
     return out
 
 
+PROVENANCE = ("source", "input:", "input_key:", "input_digest:")
+
+
 def main():
-    a, b = sys.argv[1], sys.argv[2]
-    group = sys.argv[3] if len(sys.argv) > 3 else "/models"
+    args = [x for x in sys.argv[1:] if not x.startswith("--")]
+    stats_only = "--stats-only" in sys.argv
+    a, b = args[0], args[1]
+    group = args[2] if len(args) > 2 else "/models"
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
         ia, ib = items(fa, group), items(fb, group)
+    if stats_only:
+        keep = lambda k: not ("@" in k and k.split("@", 1)[1].startswith(PROVENANCE))
+        ia = {k: v for k, v in ia.items() if keep(k)}
+        ib = {k: v for k, v in ib.items() if keep(k)}
     bad = 0
     for k in sorted(set(ia) | set(ib)):
         if k not in ia or k not in ib:
