@@ -10,12 +10,42 @@
 
 #include "as_util.h"
 
+/* Collapse "a/./b" and "a/x/../b" (x not "..") so paths read the way users wrote them. */
+static void path_tidy(char *p)
+{
+    char *seg[512];
+    int n = 0, abs = p[0] == '/';
+    char buf[AS_PATH_MAX];
+    as_strlcpy(buf, p, sizeof buf);
+    for (char *save = NULL, *t = strtok_r(buf, "/", &save); t && n < 512; t = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(t, "."))
+            continue;
+        if (!strcmp(t, "..") && n > 0 && strcmp(seg[n - 1], ".."))
+            n--;
+        else if (!(strcmp(t, "..") == 0 && abs && n == 0))
+            seg[n++] = t;
+    }
+    char out[AS_PATH_MAX];
+    size_t k = 0;
+    out[0] = '\0';
+    if (abs)
+        out[k++] = '/';
+    for (int i = 0; i < n && k < sizeof out - 1; i++)
+        k += (size_t)snprintf(out + k, sizeof out - k, "%s%s", i ? "/" : "", seg[i]);
+    if (k == 0)
+        snprintf(out, sizeof out, ".");
+    else
+        out[k < sizeof out ? k : sizeof out - 1] = '\0';
+    as_strlcpy(p, out, AS_PATH_MAX);
+}
+
 static void path_join(char *out, size_t n, const char *dir, const char *rel)
 {
     if (rel[0] == '/' || !dir[0])
         as_strlcpy(out, rel, n);
     else
         snprintf(out, n, "%s/%s", dir, rel);
+    path_tidy(out);
 }
 
 static int file_exists(const char *p)

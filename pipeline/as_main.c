@@ -124,7 +124,8 @@ static int cmd_run(int argc, char **argv)
             if (rc)
                 report(&err);
             else if (!quiet)
-                fprintf(stderr, "attnstat: results in %s, summary log in %s\n", cfg.output, cfg.log);
+                fprintf(stderr, "attnstat: results in %s, summary log in %s%s%s\n", cfg.output, cfg.log,
+                        cfg.figures ? ", figures in " : "", cfg.figures ? cfg.figures_dir : "");
         }
         code = rc ? as_status_exit_code(err.status) : 0;
         as_config_release(&cfg);

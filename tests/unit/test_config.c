@@ -111,7 +111,7 @@ static void test_config__missing_tensor_names_model_and_paths(void)
     CHECK(as_config_tensor(&cfg, &cfg.models[0], "qk_mean", path, sizeof path, key, sizeof key, &ops, &err) == 0);
     CHECK(strstr(path, "tests/fixtures/tiny/qk_mean.") != NULL);
     CHECK(as_config_tensor(&cfg, &cfg.models[0], "nope", path, sizeof path, key, sizeof key, &ops, &err) != 0);
-    CHECK_MSG(strstr(err.msg, "model 'm1': no tensor 'nope' in './tests/fixtures/tiny'") != NULL, "%s", err.msg);
+    CHECK_MSG(strstr(err.msg, "model 'm1': no tensor 'nope' in 'tests/fixtures/tiny'") != NULL, "%s", err.msg);
     CHECK(as_config_tensor(&cfg, &cfg.models[1], "qk_mean", path, sizeof path, key, sizeof key, &ops, &err) != 0);
     CHECK_MSG(strstr(err.msg, "model 'm2': directory '/nonexistent/dir' does not exist") != NULL, "%s", err.msg);
     CHECK(err.status == AS_ERR_INPUT);
@@ -156,7 +156,7 @@ static void test_config__sweep_missing_and_errors(void)
     struct as_error err = { 0 };
     CHECK_MSG(as_config_parse(&cfg, "c.yaml", ".", y, &err) == 0, "%s", err.msg);
     CHECK(cfg.n_models == 1 && !strcmp(cfg.models[0].name, "tiny"));
-    CHECK_MSG(strstr(as_strbuf_str(&cfg.skipped), "nope (./tests/fixtures/nope)") != NULL, "%s", as_strbuf_str(&cfg.skipped));
+    CHECK_MSG(strstr(as_strbuf_str(&cfg.skipped), "nope (tests/fixtures/nope)") != NULL, "%s", as_strbuf_str(&cfg.skipped));
     as_config_release(&cfg);
     expect_error("output: a.h5\nsweep:\n  vars: {d: [x]}\n  model: {name: \"{e}\", synthetic: {layers: 1, heads: 1, seq_len: 2}}\n"
                  "stages: {histsim: {}}\n", "c.yaml:4:17: sweep: template '{e}' uses '{e}', which is not in sweep.vars",
