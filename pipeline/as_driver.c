@@ -149,7 +149,7 @@ static int plan_build(struct plan *p, struct as_config *cfg, int nranks, struct 
             for (int k = 0; k < sr->n_inputs; k++) {
                 int idx = add_input(mr, cfg, names[k], err);
                 if (idx < 0)
-                    return as_error_prefix(err, "stage %s: ", ops->name);
+                    return -1; /* the message names the model and the tensor */
                 sr->in_idx[k] = idx;
                 info[k] = &mr->in_info[idx];
             }

@@ -130,6 +130,10 @@ static int cmd_run(int argc, char **argv)
         code = rc ? as_status_exit_code(err.status) : 0;
         as_config_release(&cfg);
     }
+    /* the run is over: a SIGTERM from mpirun tearing the job down must end the process, not ask
+     * it to stop gracefully */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
     MPI_Finalize();
     return code;
 }

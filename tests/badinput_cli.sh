@@ -66,7 +66,38 @@ case_run bad_magic 4 "badmagic.npy': not a .npy file (bad magic)" "$(model m bad
 case_run header_too_long 4 ".npy header length 65535 exceeds the file" "$(model m hugeheader.npy)"
 case_run header_garbage 4 "npy header" "$(model m garbage.npy)"
 case_run non_finite 4 "model 'm' layer 1 head 2: 2 non-finite values in 'qk_mean'" "$(model m nan.npy)"
+# other formats: hostile or broken files, one line each, exit 4
+PT=$AS_SRC/tests/fixtures/pt
+RD=$AS_SRC/tests/fixtures/readers
+modelf() { # modelf NAME FILE [KEY] -> a config reading FILE (absolute) as qk_mean
+    printf 'output: out.h5\nmodels:\n  - name: %s\n    dir: %s\n    tensors: {qk_mean: {file: %s, key: "%s"}}\nstages:\n  histsim: {}\n' "$1" "$D" "$2" "${3:-}"
+}
+case_run pt_global_os_system 4 "pickle global 'os.system' is not allowed" "$(modelf m "$PT/bad/global_os_system.pt")"
+case_run pt_legacy_format 4 "legacy (pre-1.6) torch.save format" "$(modelf m "$PT/bad/legacy_format.pt")"
+case_run pt_truncated_zip 4 "truncated_zip.pt'" "$(modelf m "$PT/bad/truncated_zip.pt")"
+case_run pt_storage_too_small 4 "numel_exceeds_record.pt'" "$(modelf m "$PT/bad/numel_exceeds_record.pt")"
+case_run pt_int_tensor 4 "dtype int64" "$(modelf m "$PT/dict_two_tensors.pt" bias)"
+case_run pt_missing_key 4 "no tensor 'nope'" "$(modelf m "$PT/dict_two_tensors.pt" nope)"
+case_run st_header_too_long 4 "bad_hdrlen_gt_file.safetensors'" "$(modelf m "$RD/bad_hdrlen_gt_file.safetensors")"
+case_run st_overlap 4 "overlap" "$(modelf m "$RD/bad_overlap.safetensors")"
+case_run st_duplicate_name 4 "bad_duplicate.safetensors'" "$(modelf m "$RD/bad_duplicate.safetensors")"
+case_run st_wrong_dtype 4 "bad_bad_dtype.safetensors'" "$(modelf m "$RD/bad_bad_dtype.safetensors")"
+case_run st_offsets_beyond 4 "bad_offsets_beyond.safetensors'" "$(modelf m "$RD/bad_offsets_beyond.safetensors")"
+case_run h5_integer_dataset 4 "integer" "$(modelf m "$RD/bad_int.h5")"
+case_run h5_not_hdf5 4 "bad_not_hdf5.h5'" "$(modelf m "$RD/bad_not_hdf5.h5")"
+# shapes across inputs and what a stage cannot know
+"$AS_PY" -c "import numpy as np; np.save('$D/attn.npy', np.full((1,2,2,4,4), .25, np.float32)); np.save('$D/grad.npy', np.zeros((1,2,2,4,3), np.float32)); np.save('$D/q.npy', np.zeros((2,5,12), np.float32))"
+case_run jacobian_shape_mismatch 4 "attn" $'output: a.h5\nmodels:\n  - {name: m, dir: '"$D"$'}\nstages:\n  jacobian: {}\n'
+case_run activations_heads_unknown 3 "the head count is unknown" $'output: a.h5\nmodels:\n  - {name: m, dir: '"$D"$', tensors: {q_acts: q.npy, k_acts: q.npy, v_acts: q.npy}}\nstages:\n  activations: {}\n'
+case_run activations_heads_not_dividing 3 "5 heads do not divide the width 12" $'output: a.h5\nmodels:\n  - {name: m, heads: 5, dir: '"$D"$', tensors: {q_acts: q.npy, k_acts: q.npy, v_acts: q.npy}}\nstages:\n  activations: {}\n'
+case_run sweep_missing 3 "sweep: 2 combinations are missing" $'output: a.h5\nsweep:\n  vars: {d: [x, y]}\n  model: {name: "m{d}", dir: "/nonexistent/{d}"}\nstages: {histsim: {}}\n'
+case_run unknown_model_selected 3 "--models names 'zz'" "$(model m good.npy)" --models zz
 case_run output_unwritable 5 "cannot create the folder of results file '/proc/attnstat/out.h5'" "$(model m good.npy)" -o /proc/attnstat/out.h5
+
+# srun without the MPI plugin: every task a 1-rank job
+printf '%s' "$(model m good.npy)" > "$TMP/np.yaml"
+ATTNSTAT_EXPECT_NP=3 run_np 2 run "$TMP/np.yaml" --quiet > "$TMP/np.out" 2>&1; rc=$?
+if [ $rc -eq 2 ] && grep -qF "srun needs --mpi=pmix" "$TMP/np.out"; then ok "mpi_size_mismatch (exit 2)"; else fail "mpi_size_mismatch: exit $rc"; fi
 
 # usage errors: exit 2, no MPI needed
 usage_case() {
