@@ -55,19 +55,40 @@ void as_dtype_convert(enum as_dtype in, const void *src, enum as_dtype out, void
         memmove(dst, src, n * as_dtype_traits[in].size);
         return;
     }
-    const unsigned char *s = src;
-    for (size_t i = 0; i < n; i++) {
-        double v;
-        switch (in) {
-        case AS_DTYPE_F32: { float f; memcpy(&f, s + 4 * i, 4); v = f; break; }
-        case AS_DTYPE_F64: memcpy(&v, s + 8 * i, 8); break;
-        case AS_DTYPE_F16: { uint16_t h; memcpy(&h, s + 2 * i, 2); v = as_f16_to_f32(h); break; }
-        case AS_DTYPE_BF16: { uint16_t h; memcpy(&h, s + 2 * i, 2); v = as_bf16_to_f32(h); break; }
-        default: v = 0; break;
+    /* straight loops the compiler vectorises: these run on every element of every layer read */
+    if (in == AS_DTYPE_F32 && out == AS_DTYPE_F64) {
+        const float *s = src;
+        double *d = dst;
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+        return;
+    }
+    if (in == AS_DTYPE_F64 && out == AS_DTYPE_F32) {
+        const double *s = src;
+        float *d = dst;
+        for (size_t i = 0; i < n; i++)
+            d[i] = (float)s[i];
+        return;
+    }
+    if (in == AS_DTYPE_BF16) {
+        const uint16_t *s = src;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t bits = (uint32_t)s[i] << 16;
+            float f;
+            memcpy(&f, &bits, 4);
+            if (out == AS_DTYPE_F64)
+                ((double *)dst)[i] = f;
+            else
+                ((float *)dst)[i] = f;
         }
+        return;
+    }
+    const uint16_t *h = src; /* float16 */
+    for (size_t i = 0; i < n; i++) {
+        float f = as_f16_to_f32(h[i]);
         if (out == AS_DTYPE_F64)
-            ((double *)dst)[i] = v;
+            ((double *)dst)[i] = f;
         else
-            ((float *)dst)[i] = (float)v;
+            ((float *)dst)[i] = f;
     }
 }
