@@ -11,6 +11,7 @@
 
 #include "as_config.h"
 #include "as_driver.h"
+#include "as_merge.h"
 #include "as_plot.h"
 #include "as_reader.h"
 #include "as_run.h"
@@ -21,6 +22,7 @@ static const char usage[] =
     "       attnstat validate CONFIG [--ranks N] [--list-models]\n"
     "       attnstat inspect FILE...\n"
     "       attnstat summary RESULTS.h5\n"
+    "       attnstat merge OUT.h5 PART.h5...\n"
     "       attnstat plot RESULTS.h5 [-o DIR] [--format png,pdf,svg] [--models a,b] [--matrix MODEL LAYER HEAD]\n"
     "       attnstat --help | --version\n"
     "\n"
@@ -288,5 +290,7 @@ int as_main(int argc, char **argv)
         return cmd_summary(argc, argv);
     if (!strcmp(cmd, "plot"))
         return as_plot_cli(argc - 1, argv + 1);
+    if (!strcmp(cmd, "merge"))
+        return as_merge_cli(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);
 }

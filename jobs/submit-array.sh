@@ -1,0 +1,97 @@
+#!/bin/bash
+# jobs/submit-array.sh: array mode. Splits a config's models into N groups, submits a job array
+# whose task i runs `attnstat run CONFIG --models <group i> -o OUT.part<i>.h5` (jobs/attnstat-array.sbatch,
+# resumable and requeued like jobs/attnstat.sbatch), then a job that waits for every task
+# (--dependency=afterok) and runs `attnstat merge OUT OUT.part0.h5 ...`.
+#
+#   jobs/submit-array.sh CONFIG [--groups N] [-o OUT.h5] [-- sbatch options for the tasks]
+#   e.g. jobs/submit-array.sh config/sweep.yaml --groups 8 -- -n 16 -t 04:00:00
+#
+# Groups balance the input bytes `attnstat validate` reports per model (longest first, each to the
+# lightest group); OUT defaults to the config's output. The group lists go to OUT.groups. Prints
+# "array job A, merge job M" and, last, the line "ARRAY_JOB=A MERGE_JOB=M" for scripts.
+# ATTNSTAT (default ./build/attnstat) must exist: jobs never build. Slurm's SBATCH_* input
+# variables (SBATCH_PARTITION, SBATCH_ACCOUNT, ...) apply to both jobs. If a task fails for good,
+# the merge job is cancelled (--kill-on-invalid-dep=yes); fix it, rerun the task and merge by hand.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+die() { echo "submit-array.sh: error: $*" >&2; exit 2; }
+
+config=
+groups=4
+out=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --groups) [ $# -ge 2 ] || die "--groups needs a number"; groups=$2; shift 2 ;;
+        -o | --output) [ $# -ge 2 ] || die "$1 needs a file name"; out=$2; shift 2 ;;
+        --) shift; break ;;
+        -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) die "unknown option '$1'" ;;
+        *) [ -z "$config" ] || die "unexpected argument '$1'"; config=$1; shift ;;
+    esac
+done
+[ -n "$config" ] || die "usage: jobs/submit-array.sh CONFIG [--groups N] [-o OUT.h5] [-- sbatch options]"
+[[ $groups =~ ^[1-9][0-9]*$ ]] || die "--groups: '$groups' is not a positive number"
+[ -r "$config" ] || die "cannot read config '$config'"
+config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
+ATTNSTAT=${ATTNSTAT:-$PWD/build/attnstat}
+[ -x "$ATTNSTAT" ] || die "no attnstat binary at '$ATTNSTAT' (build it first or set ATTNSTAT)"
+ATTNSTAT=$(cd "$(dirname "$ATTNSTAT")" && pwd)/$(basename "$ATTNSTAT")
+export ATTNSTAT
+
+# the models, and per model the bytes validate reports (which also checks every input now,
+# rather than in N jobs later)
+mapfile -t models < <("$ATTNSTAT" validate "$config" --list-models) || die "attnstat validate --list-models failed"
+[ "${#models[@]}" -gt 0 ] || die "'$config' has no models"
+plan=$("$ATTNSTAT" validate "$config") || die "attnstat validate '$config' failed (see above)"
+if [ -z "$out" ]; then
+    out=$(sed -n 's/^output  *//p' <<<"$plan" | head -n 1)
+    [ -n "$out" ] || die "cannot tell the config's output: give -o OUT.h5"
+fi
+case $out in /*) ;; *) out=$PWD/$out ;; esac
+prefix=${out%.h5}
+mkdir -p "$(dirname "$out")"
+[ "$groups" -le "${#models[@]}" ] || groups=${#models[@]}
+
+# LPT over bytes; the models of a group stay in config order
+listfile=$prefix.groups
+printf '%s\n' "${models[@]}" | PLAN=$plan awk -v G="$groups" '
+    BEGIN {
+        mult["B"] = 1; mult["KB"] = 1e3; mult["MB"] = 1e6; mult["GB"] = 1e9; mult["TB"] = 1e12
+        n = split(ENVIRON["PLAN"], lines, "\n")
+        for (i = 1; i <= n; i++)
+            if (lines[i] ~ /^model .*, [0-9.]+ [KMGT]?B to read$/) {
+                nm = lines[i]; sub(/^model /, "", nm); sub(/: [0-9]+ layers x .*/, "", nm)
+                k = split(lines[i], w, " "); bytes[nm] = w[k - 3] * mult[w[k - 2]]
+            }
+    }
+    { name[NR] = $0; cost[NR] = ($0 in bytes) ? bytes[$0] : 1 }
+    END {
+        for (i = 1; i <= NR; i++) order[i] = i
+        for (i = 2; i <= NR; i++)                      # insertion sort, by cost descending
+            for (j = i; j > 1 && cost[order[j]] > cost[order[j - 1]]; j--) { t = order[j]; order[j] = order[j - 1]; order[j - 1] = t }
+        for (k = 1; k <= NR; k++) {
+            best = 0
+            for (g = 1; g < G; g++) if (load[g] < load[best]) best = g
+            grp[order[k]] = best; load[best] += cost[order[k]]
+        }
+        for (g = 0; g < G; g++) {
+            line = ""
+            for (i = 1; i <= NR; i++) if (grp[i] == g) line = line (line == "" ? "" : ",") name[i]
+            print line
+        }
+    }' > "$listfile" || die "cannot write the groups to '$listfile'"
+
+parts=()
+for ((i = 0; i < groups; i++)); do parts+=("$prefix.part$i.h5"); done
+logdir=$(dirname "$out")
+aid=$(sbatch --parsable --array=0-$((groups - 1)) -o "$logdir/attnstat-%A_%a.out" "$@" \
+    "$here/attnstat-array.sbatch" "$here/attnstat.sbatch" "$listfile" "$prefix" "$config")
+aid=${aid%%;*}
+printf -v merge_cmd '%q ' "$ATTNSTAT" merge "$out" "${parts[@]}"
+mid=$(sbatch --parsable --dependency=afterok:"$aid" --kill-on-invalid-dep=yes -J attnstat-merge -n 1 \
+    -o "$logdir/attnstat-merge-%j.out" --wrap "exec $merge_cmd")
+mid=${mid%%;*}
+echo "submit-array.sh: $groups groups of ${#models[@]} models (lists in $listfile)" >&2
+echo "submit-array.sh: array job $aid (parts ${prefix}.part0..$((groups - 1)).h5), merge job $mid -> $out" >&2
+echo "ARRAY_JOB=$aid MERGE_JOB=$mid"
