@@ -14,11 +14,10 @@
 
 #include "as_reader.h"
 #include "as_test.h"
+#include "as_test_reader.h"
 
 #define FIXTURES "tests/fixtures/readers/"
 #define EXT ".h5"
-#define ATOL_EXACT 0.0 /* fixtures hold values every type widens to exactly */
-#define RTOL_EXACT 0.0
 
 extern const struct as_reader_ops as_reader_hdf5; /* not yet declared in as_reader.h */
 static const struct as_reader_ops *const ops = &as_reader_hdf5;
@@ -38,51 +37,6 @@ static int load_values(void)
     return values ? 0 : -1;
 }
 
-/* want[i] for the slab start/count of a C-order tensor of `shape` whose values are `all` */
-static void slab_expect(int nd, const int64_t *shape, const double *all, const int64_t *start, const int64_t *count,
-                        double *want)
-{
-    int64_t n = as_shape_numel(nd, count), idx[AS_MAX_DIMS] = { 0 };
-    for (int64_t k = 0; k < n; k++) {
-        int64_t flat = 0;
-        for (int d = 0; d < nd; d++)
-            flat = flat * shape[d] + start[d] + idx[d];
-        want[k] = all[flat];
-        for (int d = nd - 1; d >= 0; d--) {
-            if (++idx[d] < count[d])
-                break;
-            idx[d] = 0;
-        }
-    }
-}
-
-/* Read slab start/count in both output types and compare with the json values. */
-static void check_slab(struct as_tensor_file *tf, const double *all, const int64_t *start, const int64_t *count,
-                       const char *what)
-{
-    const struct as_tensor_info *ti = as_tensor_file_info(tf);
-    int64_t n = as_shape_numel(ti->ndim, count);
-    double *want = malloc((size_t)(n ? n : 1) * sizeof *want), *got = malloc((size_t)(n ? n : 1) * sizeof *got);
-    float *got32 = malloc((size_t)(n ? n : 1) * sizeof *got32);
-    AS_ASSERT(want && got && got32);
-    slab_expect(ti->ndim, ti->shape, all, start, count, want);
-    struct as_error err = { 0 };
-    int rc = as_tensor_file_read(tf, start, count, AS_DTYPE_F64, got, &err);
-    CHECK_MSG(rc == 0, "%s %s: %s", tf->path, what, err.msg);
-    if (!rc && !CHECK_ARRAY(got, want, (size_t)n, ATOL_EXACT, RTOL_EXACT))
-        fprintf(stderr, "  in %s key '%s' slab %s (float64)\n", tf->path, tf->key, what);
-    rc = as_tensor_file_read(tf, start, count, AS_DTYPE_F32, got32, &err);
-    CHECK_MSG(rc == 0, "%s %s: %s", tf->path, what, err.msg);
-    for (int64_t i = 0; i < n; i++) {
-        got[i] = got32[i];
-        want[i] = (double)(float)want[i];
-    }
-    if (!rc && !CHECK_ARRAY(got, want, (size_t)n, ATOL_EXACT, RTOL_EXACT))
-        fprintf(stderr, "  in %s key '%s' slab %s (float32)\n", tf->path, tf->key, what);
-    free(want);
-    free(got);
-    free(got32);
-}
 
 /* Contiguous little-endian datasets report where their bytes are; the others -1. */
 static void check_offset(const char *path, const char *key, const struct as_tensor_info *ti, json_t *vals)
@@ -145,27 +99,27 @@ static void check_tensor(json_t *t)
     int64_t start[AS_MAX_DIMS] = { 0 }, count[AS_MAX_DIMS];
     for (int d = 0; d < nd; d++)
         count[d] = ti->shape[d];
-    check_slab(&tf, all, start, count, "full");
+    as_test_check_slab(&tf, all, start, count, "full");
     if (nd == 4) {
         /* one layer; one (layer, head); a strided middle range */
         int64_t s1[4] = { 1, 0, 0, 0 }, c1[4] = { 1, ti->shape[1], ti->shape[2], ti->shape[3] };
-        check_slab(&tf, all, s1, c1, "layer 1");
+        as_test_check_slab(&tf, all, s1, c1, "layer 1");
         int64_t s2[4] = { 1, 2, 0, 0 }, c2[4] = { 1, 1, ti->shape[2], ti->shape[3] };
-        check_slab(&tf, all, s2, c2, "layer 1 head 2");
+        as_test_check_slab(&tf, all, s2, c2, "layer 1 head 2");
         int64_t s3[4] = { 0, 2, 0, 0 }, c3[4] = { ti->shape[0], 1, ti->shape[2], ti->shape[3] };
-        check_slab(&tf, all, s3, c3, "head 2 of every layer");
+        as_test_check_slab(&tf, all, s3, c3, "head 2 of every layer");
     }
     if (numel > 0) {
         for (int d = 0; d < nd; d++) {
             start[d] = ti->shape[d] > 2 ? 1 : 0;
             count[d] = ti->shape[d] - 2 * start[d];
         }
-        check_slab(&tf, all, start, count, "middle");
+        as_test_check_slab(&tf, all, start, count, "middle");
         for (int d = 0; d < nd; d++) {
             start[d] = ti->shape[d] - 1;
             count[d] = 1;
         }
-        check_slab(&tf, all, start, count, "last element");
+        as_test_check_slab(&tf, all, start, count, "last element");
     }
     /* requests outside the shape and into an unsupported type fail cleanly */
     if (nd > 0) {
