@@ -234,19 +234,23 @@ static int mono_run(const void *cfgp, const void *state, struct as_unit *u, unsi
             as_error_prefix(err, "model '%s' layer %" PRId64 " head %" PRId64 ": ", u->model, l, h);
             goto out;
         }
+        if (!as_mono_head_accum(buf, T, c->scale, slopes[h], acc))
+            continue;
+        /* a non-finite value somewhere in the rows: read the head again and say what */
+        if (as_tensor_file_read(u->in[0], start, count, AS_DTYPE_F64, buf, err)) {
+            as_error_prefix(err, "model '%s' layer %" PRId64 " head %" PRId64 ": ", u->model, l, h);
+            goto out;
+        }
         mono_check_head(buf, T, c->scale, slopes[h], &bad_in, &bad_scaled);
         if (bad_in) {
             as_error_set(err, AS_ERR_INPUT, "model '%s' layer %" PRId64 " head %" PRId64 ": %" PRId64
                          " non-finite values in '%s'", u->model, l, h, bad_in, c->input);
             goto out;
         }
-        if (bad_scaled) {
-            as_error_set(err, AS_ERR_INPUT, "model '%s' layer %" PRId64 " head %" PRId64 ": %" PRId64
-                         " values of '%s' overflow with scale %g and slope %g", u->model, l, h, bad_scaled,
-                         c->input, c->scale, slopes[h]);
-            goto out;
-        }
-        as_mono_head_accum(buf, T, c->scale, slopes[h], acc);
+        as_error_set(err, AS_ERR_INPUT, "model '%s' layer %" PRId64 " head %" PRId64 ": %" PRId64
+                     " values of '%s' overflow with scale %g and slope %g", u->model, l, h,
+                     bad_scaled ? bad_scaled : 1, c->input, c->scale, slopes[h]);
+        goto out;
     }
     as_mono_cumsum_t(acc, T, H, buf);
 

@@ -49,7 +49,7 @@ void as_mono_slopes(enum as_mono_rule rule, int64_t H, double *out);
  * s: (T, T) row-major content scores of the head, overwritten (scratch); entries j > i unread.
  * acc: (T, T) row-major; entries j > i untouched. Values of s[i, j<=i] must be finite and their
  * scaled and biased values too (the caller checks). */
-void as_mono_head_accum(double *s, int64_t T, double scale, double slope, double *acc);
+int as_mono_head_accum(double *s, int64_t T, double scale, double slope, double *acc);
 
 /* From acc (T, T) row-major = sum over H heads of the softmax (upper triangle ignored):
  * A = acc / H, C = row-wise cumulative sum of A (sequential, j = 0..T-1; acc is overwritten

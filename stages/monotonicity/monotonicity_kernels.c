@@ -24,8 +24,10 @@
  * to double precision even when it is 1e-10 of the mean (where torch's own rounding of each
  * element dominates). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "as_math.h"
 #include "monotonicity.h"
 
 /* ---- double-double arithmetic (hi + lo, |lo| <= ulp(hi)/2) */
@@ -112,25 +114,64 @@ void as_mono_slopes(enum as_mono_rule rule, int64_t H, double *out)
 }
 
 /* ---- softmax and cumulative sum */
-void as_mono_head_accum(double *s, int64_t T, double scale, double slope, double *acc)
+int as_mono_head_accum(double *s, int64_t T, double scale, double slope, double *acc)
 {
+    int bad = 0;
+    /* bias[d] = (-m) * d, the same double torch computes for i - j = d */
+    double *bias = malloc((size_t)T * sizeof *bias);
+    if (!bias)
+        abort();
+    for (int64_t d = 0; d < T; d++)
+        bias[d] = (-slope) * (double)d;
     for (int64_t i = 0; i < T; i++) {
         double *x = s + i * T, *a = acc + i * T;
-        double mx = -INFINITY;
-        for (int64_t j = 0; j <= i; j++) {
+        const double *bi = bias + i; /* bi[-j] = bias[i - j] */
+        int64_t n = i + 1, j;
+        /* four independent chains for the max and the sum: the order is fixed, so the bits are */
+        double m0 = -INFINITY, m1 = -INFINITY, m2 = -INFINITY, m3 = -INFINITY, lo = INFINITY;
+        for (j = 0; j + 4 <= n; j += 4) {
             /* as torch: (S*scale) + ((-m)*(i-j)) */
-            x[j] = x[j] * scale + (-slope) * (double)(i - j);
-            mx = x[j] > mx ? x[j] : mx;
+            x[j] = x[j] * scale + bi[-j];
+            x[j + 1] = x[j + 1] * scale + bi[-(j + 1)];
+            x[j + 2] = x[j + 2] * scale + bi[-(j + 2)];
+            x[j + 3] = x[j + 3] * scale + bi[-(j + 3)];
+            m0 = x[j] > m0 ? x[j] : m0;
+            m1 = x[j + 1] > m1 ? x[j + 1] : m1;
+            m2 = x[j + 2] > m2 ? x[j + 2] : m2;
+            m3 = x[j + 3] > m3 ? x[j + 3] : m3;
+            double l01 = x[j] < x[j + 1] ? x[j] : x[j + 1], l23 = x[j + 2] < x[j + 3] ? x[j + 2] : x[j + 3];
+            lo = l01 < lo ? l01 : lo;
+            lo = l23 < lo ? l23 : lo;
         }
-        double sum = 0;
-        for (int64_t j = 0; j <= i; j++) {
-            x[j] = exp(x[j] - mx);
-            sum += x[j];
+        for (; j < n; j++) {
+            x[j] = x[j] * scale + bi[-j];
+            m0 = x[j] > m0 ? x[j] : m0;
+            lo = x[j] < lo ? x[j] : lo;
         }
+        m0 = m1 > m0 ? m1 : m0;
+        m2 = m3 > m2 ? m3 : m2;
+        double mx = m2 > m0 ? m2 : m0;
+        for (j = 0; j < n; j++)
+            x[j] -= mx;
+        as_vexp(x, (size_t)n);
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (j = 0; j + 4 <= n; j += 4) {
+            s0 += x[j];
+            s1 += x[j + 1];
+            s2 += x[j + 2];
+            s3 += x[j + 3];
+        }
+        for (; j < n; j++)
+            s0 += x[j];
+        double sum = (s0 + s1) + (s2 + s3);
+        /* a NaN or +inf makes the sum NaN; a -inf shows in the minimum */
+        bad |= !isfinite(sum) || !(lo > -INFINITY) || !isfinite(mx);
         double inv = 1.0 / sum; /* torch's softmax multiplies by the reciprocal */
-        for (int64_t j = 0; j <= i; j++)
+        for (j = 0; j < n; j++)
             a[j] += x[j] * inv;
     }
+    free(bias);
+    return bad;
 }
 
 void as_mono_cumsum_t(double *acc, int64_t T, int64_t H, double *ct)
