@@ -60,8 +60,16 @@ int as_journal_append(struct as_journal *j, enum as_jkind kind, int32_t model, i
     put_hdr(h, (uint32_t)kind, model, stage, index, len);
     uint64_t hv = jhash(h, payload, len);
     memcpy(h + 32, &hv, 8);
-    if (write_all(j->fd, h, JHDR) || (len && write_all(j->fd, payload, (size_t)len)) || fdatasync(j->fd))
+    if (write_all(j->fd, h, JHDR) || (len && write_all(j->fd, payload, (size_t)len)))
         return as_error_set(err, AS_ERR_IO, "cannot write the journal in '%s': %s", j->dir, strerror(errno));
+    /* written: the record survives any kill of the process; synced at most once a second, so a
+     * node that dies loses at most a second of units (header and prepass records: at once) */
+    double now = as_now();
+    if (kind != AS_JREC_UNIT || now - j->last_sync >= AS_JOURNAL_SYNC_SECONDS) {
+        if (fdatasync(j->fd))
+            return as_error_set(err, AS_ERR_IO, "cannot sync the journal in '%s': %s", j->dir, strerror(errno));
+        j->last_sync = now;
+    }
     return 0;
 }
 
@@ -265,8 +273,10 @@ int as_journal_next(struct as_journal *j, struct as_jrec *rec)
 
 void as_journal_close(struct as_journal *j)
 {
-    if (j->fd >= 0)
+    if (j->fd >= 0) {
+        fdatasync(j->fd);
         close(j->fd);
+    }
     j->fd = -1;
     free(j->blob);
     j->blob = NULL;

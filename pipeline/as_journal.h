@@ -1,5 +1,7 @@
-/* as_journal.h: what survives a killed job. Every rank appends fsync'd records of the units it
- * finished to its own file in OUTPUT.journal/; rank 0 also records the reduced prepass counters
+/* as_journal.h: what survives a killed job. Every rank appends a record of each unit it
+ * finished to its own file in OUTPUT.journal/ (written at once, so it survives any kill of the
+ * process; fdatasync'd at most once a second and at every stop, so a node that dies loses at
+ * most a second of units); rank 0 also records the reduced prepass counters
  * of every round (a stage's prepass state is a deterministic function of them, so a resume
  * replays it without reading any data). `run --resume` loads all records, refuses a config whose
  * results-relevant content changed (saying what), computes only what is missing, and gives a
@@ -36,7 +38,10 @@ struct as_journal {
     unsigned char *blob;           /* loaded records (identical on every rank), owned */
     size_t blob_len;
     size_t pos;                    /* iteration cursor */
+    double last_sync;              /* as_now() of the last fdatasync */
 };
+
+#define AS_JOURNAL_SYNC_SECONDS 1.0
 
 /* COLLECTIVE. Open the journal of results file `output`. Fresh run (resume = 0): remove an old
  * journal and start one. Resume: rank 0 loads every record of the earlier attempts and checks

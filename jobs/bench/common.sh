@@ -14,7 +14,7 @@ set -euo pipefail
 AS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH="$AS_ROOT/jobs/bench"
 PY=${PY:-/usr/bin/python3}
-ATTNSTAT=${ATTNSTAT:-$AS_ROOT/build-bench/attnstat}
+ATTNSTAT=${ATTNSTAT:-$AS_ROOT/build/attnstat}
 QUICK=0
 KEEP=0
 NP=2

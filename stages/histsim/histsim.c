@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "as_stage.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "histsim.h"
 
 enum hs_quantile { HS_EXACT, HS_SAMPLED };
@@ -162,7 +165,7 @@ static size_t hs_state_size(const void *cfg, const struct as_stage_shape *sh) { 
 /* ---- prepass
  *
  * float32, exact (the common case), rounds:
- *   0 SAMPLE  every HS_SAMPLE_STRIDE-th row of every head: a top-16-bit key histogram, the same
+ *   0 SAMPLE  one row in HS_SAMPLE_STRIDE of every head (hashed): a top-16-bit key histogram, the same
  *             on every rank after the sum; it brackets each quantile with a window of key buckets
  *   1 WINDOW  one full pass: per quantile, the count of values below its window and an exact
  *             histogram of the keys inside it (dense, one counter per key), plus totals; each
@@ -352,28 +355,82 @@ static void hs_radix_count(struct hs_acc_ctx *x, uint64_t key)
 static inline int hs_f32_nonfinite(uint32_t b) { return (b & 0x7f800000u) == 0x7f800000u; }
 static inline uint32_t hs_f32_key(uint32_t b) { return (b & 0x80000000u) ? ~b : (b | 0x80000000u); }
 
-/* WINDOW: acc = [n, nonfinite, below0, below1, hist0 (W0 keys), hist1 (W1 keys)] */
+/* WINDOW: acc = [n, nonfinite, below0, below1, hist0 (W0 keys), hist1 (W1 keys)]. Keys are
+ * compared as signed integers after flipping the sign bit (sk = key ^ 2^31), which SSE2 can do. */
+static inline void hs_window_one(uint32_t b, uint32_t lo0, uint32_t lo1, uint32_t span0, uint32_t span1,
+                                 uint64_t *h0, uint64_t *h1, uint64_t *nf, uint64_t *below0, uint64_t *below1)
+{
+    if (hs_f32_nonfinite(b)) {
+        ++*nf;
+        return;
+    }
+    uint32_t key = hs_f32_key(b);
+    *below0 += key < lo0;
+    *below1 += key < lo1;
+    uint32_t d0 = key - lo0, d1 = key - lo1;
+    if (d0 < span0)
+        h0[d0]++;
+    if (d1 < span1)
+        h1[d1]++;
+}
+
 static uint64_t hs_window_count(const struct hs_state *s, const float *v, size_t n, uint64_t *acc)
 {
     uint64_t nf = 0, below0 = 0, below1 = 0;
     uint32_t lo0 = (uint32_t)s->win_lo[0], lo1 = (uint32_t)s->win_lo[1];
     uint32_t span0 = (uint32_t)hs_window_size(s, 0), span1 = (uint32_t)hs_window_size(s, 1);
     uint64_t *h0 = acc + 4, *h1 = h0 + span0;
-    for (size_t k = 0; k < n; k++) {
+    size_t k = 0;
+#if defined(__SSE2__)
+    const __m128i expo = _mm_set1_epi32(0x7f800000);
+    const __m128i low31 = _mm_set1_epi32(0x7fffffff);
+    const __m128i slo0 = _mm_set1_epi32((int)(lo0 ^ 0x80000000u)), slo1 = _mm_set1_epi32((int)(lo1 ^ 0x80000000u));
+    /* window ends, clamped to the top key (whose value is a NaN, counted apart) */
+    uint64_t e0 = (uint64_t)lo0 + span0, e1 = (uint64_t)lo1 + span1;
+    const __m128i shi0 = _mm_set1_epi32((int)((e0 > 0xffffffffu ? 0xffffffffu : (uint32_t)e0) ^ 0x80000000u));
+    const __m128i shi1 = _mm_set1_epi32((int)((e1 > 0xffffffffu ? 0xffffffffu : (uint32_t)e1) ^ 0x80000000u));
+    __m128i cb0 = _mm_setzero_si128(), cb1 = _mm_setzero_si128(), cnf = _mm_setzero_si128();
+    size_t blocks = 0;
+    for (; k + 4 <= n; k += 4) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(v + k));
+        __m128i bad = _mm_cmpeq_epi32(_mm_and_si128(b, expo), expo);
+        /* sk = key ^ 2^31 = b ^ (b >> 31 arithmetic & 0x7fffffff) */
+        __m128i sk = _mm_xor_si128(b, _mm_and_si128(_mm_srai_epi32(b, 31), low31));
+        __m128i lt0 = _mm_andnot_si128(bad, _mm_cmplt_epi32(sk, slo0));
+        __m128i lt1 = _mm_andnot_si128(bad, _mm_cmplt_epi32(sk, slo1));
+        __m128i w0 = _mm_andnot_si128(_mm_or_si128(bad, lt0), _mm_cmplt_epi32(sk, shi0));
+        __m128i w1 = _mm_andnot_si128(_mm_or_si128(bad, lt1), _mm_cmplt_epi32(sk, shi1));
+        cb0 = _mm_sub_epi32(cb0, lt0);
+        cb1 = _mm_sub_epi32(cb1, lt1);
+        cnf = _mm_sub_epi32(cnf, bad);
+        if (_mm_movemask_epi8(_mm_or_si128(w0, w1))) { /* a value inside a window: count it exactly */
+            for (int q = 0; q < 4; q++) {
+                uint32_t bq;
+                memcpy(&bq, v + k + q, 4);
+                if (hs_f32_nonfinite(bq))
+                    continue;
+                uint32_t key = hs_f32_key(bq), d0 = key - lo0, d1 = key - lo1;
+                if (d0 < span0)
+                    h0[d0]++;
+                if (d1 < span1)
+                    h1[d1]++;
+            }
+        }
+        if (++blocks == (1u << 28)) /* the 32-bit lanes could wrap: the rest goes the scalar way */
+            break;
+    }
+    uint32_t lanes[4];
+    _mm_storeu_si128((__m128i *)lanes, cb0);
+    below0 += (uint64_t)lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    _mm_storeu_si128((__m128i *)lanes, cb1);
+    below1 += (uint64_t)lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    _mm_storeu_si128((__m128i *)lanes, cnf);
+    nf += (uint64_t)lanes[0] + lanes[1] + lanes[2] + lanes[3];
+#endif
+    for (; k < n; k++) {
         uint32_t b;
         memcpy(&b, &v[k], 4);
-        if (hs_f32_nonfinite(b)) {
-            nf++;
-            continue;
-        }
-        uint32_t key = hs_f32_key(b);
-        below0 += key < lo0;
-        below1 += key < lo1;
-        uint32_t d0 = key - lo0, d1 = key - lo1;
-        if (d0 < span0)
-            h0[d0]++;
-        if (d1 < span1)
-            h1[d1]++;
+        hs_window_one(b, lo0, lo1, span0, span1, h0, h1, &nf, &below0, &below1);
     }
     acc[0] += n - nf;
     acc[1] += nf;
@@ -392,12 +449,18 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
     enum hs_phase ph = hs_phase_of(s, round, &rr);
     size_t tt = (size_t)(T * T), esz = s->f64 ? 8 : 4;
     int rc = 0;
-    if (ph == HS_PH_SAMPLE) { /* rows 0, 16, 32, ... of every head */
+    if (ph == HS_PH_SAMPLE) {
+        /* about one row in HS_SAMPLE_STRIDE of every head, chosen by a hash of (layer, head, row):
+         * the same rows in every head would miss positions systematically (and with a position
+         * bias, the tails live at the rows a stride skips) */
         float *row = malloc((size_t)T * sizeof *row);
         if (!row)
             return as_error_set(err, AS_ERR_NOMEM, "out of memory");
         for (int64_t h = 0; h < H && !rc; h++)
-            for (int64_t i = 0; i < T && !rc; i += HS_SAMPLE_STRIDE) {
+            for (int64_t i = 0; i < T && !rc; i++) {
+                uint64_t hk = as_mix64(((uint64_t)u->layer << 40) ^ ((uint64_t)h << 20) ^ (uint64_t)i ^ 0x5eedull);
+                if (hk % HS_SAMPLE_STRIDE)
+                    continue;
                 int64_t start[4] = { u->layer, h, i, 0 }, count[4] = { 1, 1, 1, T };
                 if ((rc = as_tensor_file_read(u->in[0], start, count, AS_DTYPE_F32, row, err)))
                     break;

@@ -208,15 +208,16 @@ static void test_histsim__extreme_magnitudes(void)
 
 static void test_histsim__sample_window_miss_falls_back(void)
 {
-    /* the quantile window comes from rows 0, 16, 32, ...: make those rows unlike the rest so the
-     * windows miss and the radix fallback has to find the exact quantiles */
-    int64_t L = 2, H = 2, T = 48;
+    /* the quantile window comes from a sample of rows: put the tails where no sample can see
+     * them (a handful of huge values in one place) so the windows miss and the radix fallback has
+     * to find the exact quantiles */
+    int64_t L = 2, H = 4, T = 256;
     size_t n = (size_t)(L * H * T * T);
     float *x = malloc(n * sizeof *x);
-    for (size_t k = 0; k < n; k++) {
-        int64_t i = (int64_t)(k / (size_t)T) % T;
-        x[k] = i % 16 == 0 ? (float)(1000.0 + urand()) : (float)nrand();
-    }
+    for (size_t k = 0; k < n; k++)
+        x[k] = (float)nrand();
+    for (size_t k = 0; k < n / 100; k++) /* 1%: both quantiles move into the outliers' range */
+        x[k * 100 + 7] = (float)(k % 2 ? 1e6 + (double)k : -1e6 - (double)k);
     check_stage32("window miss", x, L, H, T);
     CHECK_MSG(last_search && !strcmp(last_search, "sample window missed, radix"), "%s", last_search);
     free(x);
