@@ -9,15 +9,15 @@ cat > "$TMP/c.yaml" <<YAML
 output: out.h5
 models:
   - name: m1
-    synthetic: {layers: 12, heads: 8, seq_len: 384, seed: 1}
+    synthetic: {layers: 24, heads: 8, seq_len: 512, seed: 1}
   - name: m2
-    synthetic: {layers: 10, heads: 12, seq_len: 256, seed: 2}
+    synthetic: {layers: 20, heads: 12, seq_len: 384, seed: 2}
 stages:
   histsim: {}
   monotonicity: {}
 YAML
 check_cmd "uninterrupted run np=2" run_np 2 run "$TMP/c.yaml" -o "$TMP/ref.h5" --quiet
-total=22
+total=44
 
 units_in_journal() { # unit records in the journal files of results file $1
     "$AS_PY" - "$1.journal" <<'PY'
@@ -74,9 +74,15 @@ for what in prepass units write; do
 done
 
 # SIGTERM: exit 75 within 30 s, journal consistent, resume completes
+wait_units() { # wait_units OUT N PID: until N units of OUT are journaled (or the run ended)
+    local t=0
+    while kill -0 "$3" 2>/dev/null && [ "$(units_in_journal "$1")" -lt "$2" ] && [ $t -lt 3000 ]; do
+        sleep 0.01; t=$((t + 1))
+    done
+}
 run_np 2 run "$TMP/c.yaml" -o "$TMP/term.h5" --quiet > "$TMP/term.out" 2>&1 &
 pid=$!
-sleep 1.5
+wait_units "$TMP/term.h5" 4 $pid
 t0=$(date +%s)
 pkill -TERM -f "^$ATTNSTAT run $TMP/c.yaml -o $TMP/term.h5" 2>/dev/null  # the ranks, as srun forwards it
 wait $pid; rc=$?
@@ -89,7 +95,7 @@ check_cmd "SIGTERM + resume (np 2 then 3) == uninterrupted" "$AS_PY" "$AS_SRC/te
 
 # a changed config is refused on resume, naming what changed
 "$MPIEXEC" -np 2 --oversubscribe "$ATTNSTAT" run "$TMP/c.yaml" -o "$TMP/chg.h5" --quiet > /dev/null 2>&1 &
-pid=$!; sleep 1.5; kill -USR1 $pid; wait $pid; rc=$?  # USR1 to mpirun: it forwards it to the ranks
+pid=$!; wait_units "$TMP/chg.h5" 4 $pid; kill -USR1 $pid; wait $pid; rc=$?  # USR1 to mpirun: it forwards it to the ranks
 [ $rc -eq 75 ] && ok "SIGUSR1 to mpirun: exit 75" || fail "SIGUSR1 to mpirun: exit $rc"
 sed 's/monotonicity: {}/monotonicity: {epsilon: 1e-9}/' "$TMP/c.yaml" > "$TMP/c2.yaml"
 run_np 2 run "$TMP/c2.yaml" -o "$TMP/chg.h5" --resume --quiet > "$TMP/chg.out" 2>&1; rc=$?
