@@ -197,7 +197,8 @@ int as_journal_open_all(MPI_Comm comm, struct as_journal *j, const char *output,
                 }
             closedir(d);
         }
-        qsort(names, n, sizeof *names, cmp_str); /* a fixed order: records apply the same way every time */
+        if (n) /* a fixed order: records apply the same way every time */
+            qsort(names, n, sizeof *names, cmp_str);
         char path[4400];
         for (size_t i = 0; i < n; i++) {
             snprintf(path, sizeof path, "%s/%s", j->dir, names[i]);

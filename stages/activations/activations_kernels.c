@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "activations.h"
+#include "as_math.h"
 
 /* ---- moments */
 
@@ -247,43 +248,53 @@ int64_t as_act_logbins_find(const struct as_act_logbins *b, double p) { return l
                        int64_t i, int64_t n, double mraw, double scale,                            \
                        const struct as_act_logbins *pb, int64_t *restrict counts)                  \
     {                                                                                              \
-        double a0 = 0, a1 = 0, xmax = -INFINITY;                                                   \
-        int64_t j;                                                                                 \
-        if (!pb)                                                                                   \
-            for (j = 0; j <= i; j++) {                                                             \
-                double v = x[j], dv = v - mraw;                                                    \
-                p[j] = first ? v : p[j] + v;                                                       \
-                a0 += dv * dv;                                                                     \
+        /* four independent chains in a fixed order: fast, and the same bits every time */       \
+        double a[4] = { 0, 0, 0, 0 }, m[4] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY };      \
+        int64_t j = 0, c = i + 1;                                                                  \
+        for (; j + 4 <= n; j += 4)                                                                 \
+            for (int q = 0; q < 4; q++) {                                                          \
+                double v = x[j + q], dv = v - mraw;                                                \
+                p[j + q] = first ? v : p[j + q] + v;                                               \
+                a[q] += dv * dv;                                                                   \
             }                                                                                      \
-        else                                                                                       \
-            for (j = 0; j <= i; j++) {                                                             \
-                double v = x[j], dv = v - mraw;                                                    \
-                p[j] = first ? v : p[j] + v;                                                       \
-                a0 += dv * dv;                                                                     \
-                e[j] = v;                                                                          \
-                xmax = v > xmax ? v : xmax;                                                        \
-            }                                                                                      \
-        for (j = i + 1; j < n; j++) {                                                              \
+        for (; j < n; j++) {                                                                       \
             double v = x[j], dv = v - mraw;                                                        \
             p[j] = first ? v : p[j] + v;                                                           \
-            a1 += dv * dv;                                                                         \
+            a[0] += dv * dv;                                                                       \
         }                                                                                          \
+        double sq = (a[0] + a[1]) + (a[2] + a[3]);                                                 \
         if (!pb)                                                                                   \
-            return a0 + a1;                                                                        \
-        double sum = 0;                                                                            \
-        for (j = 0; j <= i; j++) {                                                                 \
-            e[j] = exp((e[j] - xmax) * scale);                                                     \
-            sum += e[j];                                                                           \
+            return sq;                                                                             \
+        for (j = 0; j + 4 <= c; j += 4)                                                            \
+            for (int q = 0; q < 4; q++) {                                                          \
+                double v = x[j + q];                                                               \
+                e[j + q] = v;                                                                      \
+                m[q] = v > m[q] ? v : m[q];                                                        \
+            }                                                                                      \
+        for (; j < c; j++) {                                                                       \
+            e[j] = x[j];                                                                           \
+            m[0] = e[j] > m[0] ? e[j] : m[0];                                                      \
         }                                                                                          \
-        double inv = 1.0 / sum;                                                                    \
+        double m01 = m[1] > m[0] ? m[1] : m[0], m23 = m[3] > m[2] ? m[3] : m[2];                   \
+        double xmax = m23 > m01 ? m23 : m01;                                                       \
+        for (j = 0; j < c; j++)                                                                    \
+            e[j] = (e[j] - xmax) * scale;                                                          \
+        as_vexp(e, (size_t)c);                                                                     \
+        double s4[4] = { 0, 0, 0, 0 };                                                             \
+        for (j = 0; j + 4 <= c; j += 4)                                                            \
+            for (int q = 0; q < 4; q++)                                                            \
+                s4[q] += e[j + q];                                                                 \
+        for (; j < c; j++)                                                                         \
+            s4[0] += e[j];                                                                         \
+        double inv = 1.0 / ((s4[0] + s4[1]) + (s4[2] + s4[3]));                                    \
         int64_t nb = pb->n;                                                                        \
-        for (j = 0; j <= i; j++) {                                                                 \
+        for (j = 0; j < c; j++) {                                                                  \
             double pr = e[j] * inv;                                                                \
             int64_t bin = logbins_find(pb, pr < 1 ? pr : 1.0);                                     \
             if (bin >= 0) /* -1 only for NaN from overflowed products */                          \
                 counts[(j & 1) * nb + bin]++;                                                      \
         }                                                                                          \
-        return a0 + a1;                                                                            \
+        return sq;                                                                                 \
     }
 
 ROW_FN(row_f32, float)
