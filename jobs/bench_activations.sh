@@ -15,7 +15,8 @@ if ((QUICK)); then
 else
     name=acts L=32 T=2048 D=4096 H=32 SG_LAYERS=8
 fi
-BLOCK=64   # score rows per gemm call in attnstat (ACT_BLOCK_ROWS in stages/activations/activations.c)
+# score rows per gemm call in attnstat, as the stage has it
+BLOCK=$(sed -n 's/^#define ACT_BLOCK_ROWS \([0-9]*\).*/\1/p' "$AS_ROOT/stages/activations/activations.c")
 
 d="$SCRATCH/data/$name"
 mkdir -p "$d" "$SCRATCH/out"

@@ -14,6 +14,7 @@
 #include "as_journal.h"
 #include "as_plan.h"
 #include "as_plot.h"
+#include "as_prof.h"
 #include "as_results.h"
 #include "as_util.h"
 
@@ -868,6 +869,27 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
         max_busy = rank_busy[r] > max_busy ? rank_busy[r] : max_busy;
     }
     as_strbuf_addf(&log, "load balance (mean busy / max busy) %.3f\n", max_busy > 0 ? total_busy / nranks / max_busy : 1.0);
+    /* profile counters the stages fed (rank 0's names; every rank runs the same stages) */
+    int n_prof = 0;
+    const struct as_prof_counter *prof = as_prof_get(&n_prof);
+    MPI_Bcast(&n_prof, 1, MPI_INT, 0, comm);
+    for (int k = 0; k < n_prof; k++) {
+        double mine[2] = { 0, 0 };
+        int mine_n = 0;
+        const struct as_prof_counter *pc = as_prof_get(&mine_n);
+        if (k < mine_n) {
+            mine[0] = pc[k].seconds;
+            mine[1] = pc[k].flops;
+        }
+        double *all = as_xcalloc((size_t)nranks * 2, sizeof *all);
+        MPI_Allgather(mine, 2, MPI_DOUBLE, all, 2, MPI_DOUBLE, comm);
+        for (int r = 0; r < nranks; r++)
+            if (all[2 * r] > 0)
+                as_strbuf_addf(&log, "rank %d profile %s: %.3f s, %.4g GFLOP, %.1f GFLOP/s\n", r,
+                               k < n_prof && rank == 0 ? prof[k].name : "counter", all[2 * r], all[2 * r + 1] * 1e-9,
+                               all[2 * r + 1] * 1e-9 / all[2 * r]);
+        free(all);
+    }
     as_iso_time(end_time, sizeof end_time);
     struct as_results_run run = { cfg->doc.text, cfg->path, opts->command_line, start_time, end_time, nranks,
                                   rank_busy, rank_bytes, rank_units, 1, cfg->selection,

@@ -7,6 +7,8 @@
 
 #include "activations.h"
 #include "as_math.h"
+#include "as_prof.h"
+#include "as_util.h"
 
 /* ---- moments */
 
@@ -388,12 +390,14 @@ int as_act_scores(const void *q, const void *k, enum as_dtype dtype, int64_t n, 
         int64_t m = n - r0 < blk ? n - r0 : blk;
         for (int64_t h = 0; h < heads; h++) {
             size_t qo = (size_t)((h * n + r0) * hd), ko = (size_t)(h * n * hd);
+            double t0 = as_now();
             if (wt == AS_DTYPE_F64)
                 cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)hd, 1.0,
                             (const double *)qh + qo, (int)hd, (const double *)kh + ko, (int)hd, 0.0, cbuf, (int)n);
             else
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)hd, 1.0f,
                             (const float *)qh + qo, (int)hd, (const float *)kh + ko, (int)hd, 0.0f, cbuf, (int)n);
+            as_prof_add("activations.gemm", as_now() - t0, 2.0 * (double)m * (double)n * (double)hd);
             for (int64_t r = 0; r < m; r++) {
                 double *prow = pbuf + r * n;
                 if (wt == AS_DTYPE_F64)
