@@ -4,8 +4,9 @@
 # `attnstat run` (np=2, activations: {heads: 32}) on the same q_acts.pt, k_acts.pt, v_acts.pt
 # (32, 2048, 4096) float32 (1 GB each): >= 3x faster, peak RSS per rank < 1/4 of the tutorial's.
 # Then the GEMM throughput: bare cblas_sgemm of attnstat's shapes (jobs/bench/sgemm_peak.c, 1
-# OpenBLAS thread per process, 2 processes at once) vs attnstat's GEMM rate = stage FLOPs
-# (2 (T-1)^2 D per layer) / the rank's busy seconds (/run/rank_busy_seconds): target >= 70%.
+# OpenBLAS thread per process, 2 processes at once) vs attnstat's own GEMM rate, timed inside the
+# stage around its cblas_sgemm calls (the summary log's "profile activations.gemm" lines):
+# target >= 70%. The whole stage's FLOPs / busy seconds is shown too, for context.
 source "$(dirname "$0")/bench/common.sh"
 bench_parse_args activations "$@"
 bench_detect_pt
