@@ -56,7 +56,8 @@ static void read_one(void *ctx, const char *key, const struct as_tensor_info *ti
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!tmp_path[0])
-        snprintf(tmp_path, sizeof tmp_path, "/tmp/fuzz_reader_%d.bin", (int)getpid());
+        snprintf(tmp_path, sizeof tmp_path, "%s/fuzz_reader_%d.bin", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
+                 (int)getpid());
     FILE *f = fopen(tmp_path, "wb");
     if (!f)
         return 0;
