@@ -221,7 +221,7 @@ int as_flat_check(const struct as_tensor_info *ti, int64_t avail, const char *wh
     return 0;
 }
 
-static int pread_all(int fd, void *buf, size_t n, int64_t off, const char *path, struct as_error *err)
+int as_pread_all(int fd, void *buf, size_t n, int64_t off, const char *path, struct as_error *err)
 {
     unsigned char *p = buf;
     while (n) {
@@ -279,12 +279,12 @@ int as_flat_read(int fd, const char *path, const struct as_tensor_info *ti, cons
         int64_t off = ti->data_offset + elem * isz;
         unsigned char *o = (unsigned char *)dst + done * osz;
         if (ti->dtype == out) {
-            if ((rc = pread_all(fd, o, (size_t)(run * isz), off, path, err)))
+            if ((rc = as_pread_all(fd, o, (size_t)(run * isz), off, path, err)))
                 break;
         } else {
             for (int64_t k = 0; k < run && !rc; k += FLAT_CHUNK) {
                 int64_t m = run - k < FLAT_CHUNK ? run - k : FLAT_CHUNK;
-                if (!(rc = pread_all(fd, scratch, (size_t)(m * isz), off + k * isz, path, err)))
+                if (!(rc = as_pread_all(fd, scratch, (size_t)(m * isz), off + k * isz, path, err)))
                     as_dtype_convert(ti->dtype, scratch, out, o + k * osz, (size_t)m);
             }
             if (rc)

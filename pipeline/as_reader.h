@@ -99,6 +99,10 @@ int as_flat_check(const struct as_tensor_info *ti, int64_t avail, const char *wh
 int as_flat_read(int fd, const char *path, const struct as_tensor_info *ti, const int64_t *start,
                  const int64_t *count, enum as_dtype out, void *dst, struct as_error *err);
 
+/* pread exactly n bytes at off (retrying short reads and EINTR); a short file is an input error
+ * naming path and offset. */
+int as_pread_all(int fd, void *buf, size_t n, int64_t off, const char *path, struct as_error *err);
+
 /* Check a hyperslab request against the shape. */
 int as_slab_check(const struct as_tensor_info *ti, const int64_t *start, const int64_t *count,
                   const char *path, struct as_error *err);

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "as_reader.h"
+
 #include "as_util.h"
 
 #define EOCD_LEN 22
@@ -28,25 +30,6 @@ static uint32_t rd32(const unsigned char *p)
 }
 static uint64_t rd64(const unsigned char *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 
-int pt_pread_all(int fd, void *buf, size_t n, int64_t off, const char *path, struct as_error *err)
-{
-    unsigned char *p = buf;
-    while (n) {
-        ssize_t got = pread(fd, p, n, (off_t)off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return as_error_set(err, AS_ERR_INPUT, "cannot read '%s' at offset %lld: %s", path, (long long)off,
-                                strerror(errno));
-        if (got == 0)
-            return as_error_set(err, AS_ERR_INPUT, "'%s': truncated: end of file at offset %lld", path,
-                                (long long)off);
-        p += got;
-        n -= (size_t)got;
-        off += got;
-    }
-    return 0;
-}
 
 static uint32_t crc_tab[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
@@ -151,7 +134,7 @@ static int find_end(int fd, const char *path, int64_t size, struct zip_end *end,
     unsigned char *t = malloc((size_t)tail);
     if (!t)
         return as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory for the zip end records", path);
-    if (pt_pread_all(fd, t, (size_t)tail, size - tail, path, err)) {
+    if (as_pread_all(fd, t, (size_t)tail, size - tail, path, err)) {
         free(t);
         return -1;
     }
@@ -176,7 +159,7 @@ static int find_end(int fd, const char *path, int64_t size, struct zip_end *end,
     unsigned char loc[LOC64_LEN];
     int zip64 = 0;
     if (eocd_off >= LOC64_LEN) {
-        if (pt_pread_all(fd, loc, LOC64_LEN, eocd_off - LOC64_LEN, path, err))
+        if (as_pread_all(fd, loc, LOC64_LEN, eocd_off - LOC64_LEN, path, err))
             return -1;
         zip64 = !memcmp(loc, "PK\6\7", 4);
     }
@@ -200,7 +183,7 @@ static int find_end(int fd, const char *path, int64_t size, struct zip_end *end,
         return as_error_set(err, AS_ERR_INPUT, "'%s': zip64 end record offset %llu is not before its locator",
                             path, (unsigned long long)z64);
     unsigned char r[Z64_EOCD_LEN];
-    if (pt_pread_all(fd, r, Z64_EOCD_LEN, (int64_t)z64, path, err))
+    if (as_pread_all(fd, r, Z64_EOCD_LEN, (int64_t)z64, path, err))
         return -1;
     uint64_t rsize = rd64(r + 4);
     if (memcmp(r, "PK\6\6", 4) || rsize < Z64_EOCD_LEN - 12 || rsize > (uint64_t)loc_off - z64 - 12)
@@ -311,7 +294,7 @@ static int check_local(int fd, const char *path, struct pt_zip_entry *e, int64_t
     if (e->lho > cd_off || cd_off - e->lho < (int64_t)(LFH_LEN + nlen))
         return as_error_set(err, AS_ERR_INPUT, "'%s': zip entry '%s': local header offset %lld is outside the data",
                             path, e->name, (long long)e->lho);
-    if (pt_pread_all(fd, h, LFH_LEN + nlen, e->lho, path, err))
+    if (as_pread_all(fd, h, LFH_LEN + nlen, e->lho, path, err))
         return -1;
     if (memcmp(h, "PK\3\4", 4))
         return as_error_set(err, AS_ERR_INPUT, "'%s': zip entry '%s': no local header at offset %lld", path,
@@ -361,7 +344,7 @@ int pt_zip_open(struct pt_zip *z, int fd, const char *path, struct as_error *err
         as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory for the zip central directory", path);
         goto fail;
     }
-    if (pt_pread_all(fd, cd, (size_t)end.cd_size, cd_off, path, err))
+    if (as_pread_all(fd, cd, (size_t)end.cd_size, cd_off, path, err))
         goto fail;
     uint64_t pos = 0;
     for (size_t i = 0; i < (size_t)end.count; i++) {
@@ -462,7 +445,7 @@ const struct pt_zip_entry *pt_zip_find(const struct pt_zip *z, const char *recor
 
 int pt_zip_read(int fd, const char *path, const struct pt_zip_entry *e, void *buf, struct as_error *err)
 {
-    if (pt_pread_all(fd, buf, (size_t)e->size, e->data_off, path, err))
+    if (as_pread_all(fd, buf, (size_t)e->size, e->data_off, path, err))
         return -1;
     if (e->crc) {
         uint32_t got = pt_crc32(0, buf, (size_t)e->size);

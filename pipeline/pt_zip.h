@@ -89,7 +89,4 @@ uint32_t pt_crc32(uint32_t crc, const void *buf, size_t n);
 /* 1 if s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF). */
 int pt_utf8_valid(const unsigned char *s, size_t n);
 
-/* Positioned read of exactly n bytes at off; errors name path. */
-int pt_pread_all(int fd, void *buf, size_t n, int64_t off, const char *path, struct as_error *err);
-
 #endif
