@@ -35,7 +35,7 @@ hdf5_fuzz() {
     local name=fuzz_reader_hdf5 art="$TMP/hdf5-art"
     mkdir -p "$TMP/corpus-$name" "$art"
     (cd "$art" && ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=0 \
-        "$B/tests/fuzz/$name" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+        "$B/tests/fuzz/$name" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 -timeout=5 -rss_limit_mb=2048 \
         -max_total_time="$secs" -artifact_prefix="$art/" "$TMP/corpus-$name" "$F/corpus_hdf5" > "$TMP/$name.log" 2>&1)
     local ours=0 upstream=0
     for f in "$art"/crash-* "$art"/oom-* "$art"/timeout-*; do
