@@ -46,7 +46,6 @@ struct hs_state {
     double qval[2];                /* the quantiles */
     int edges_ready;
     float e32[AS_HS_MAX_EDGES];
-    int16_t lut[65536];            /* as_hs_lut32_build over e32 (float32 input) */
     double e64[AS_HS_MAX_EDGES];
     uint64_t win_lo[2];            /* first key of each quantile's window */
     int win_buckets[2];            /* its width in buckets of 2^16 keys */
@@ -599,7 +598,6 @@ static void hs_make_edges(const struct hs_cfg *c, struct hs_state *s)
         as_hs_linspace32((float)s->qval[0], (float)s->qval[1], c->n_edges, s->e32);
         for (int k = 0; k < c->n_edges; k++)
             s->e64[k] = s->e32[k];
-        as_hs_lut32_build(s->e32, c->n_edges, s->lut);
     }
     s->edges_ready = 1;
 }
@@ -738,9 +736,9 @@ static void hs_head_stats32(const struct hs_cfg *c, const struct hs_state *s, co
 {
     for (int64_t i = 0; i < T; i++) {
         const float *row = packed ? base + i * (i + 1) / 2 : base + i * T;
-        as_hs_hist32_lut(row + i, 1, s->e32, c->n_edges, s->lut, cd, nf_d, sd);
+        as_hs_hist32(row + i, 1, 1, s->e32, c->n_edges, cd, nf_d, sd);
         if (i)
-            as_hs_hist32_lut(row, (size_t)i, s->e32, c->n_edges, s->lut, cl, nf_l, sl);
+            as_hs_hist32(row, (size_t)i, 1, s->e32, c->n_edges, cl, nf_l, sl);
     }
 }
 

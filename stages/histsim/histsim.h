@@ -63,14 +63,6 @@ uint64_t as_hs_hist32(const float *x, size_t n, size_t stride, const float *edge
 uint64_t as_hs_hist64(const double *x, size_t n, size_t stride, const double *edges, int n_edges,
                       uint64_t *counts, uint64_t *nonfinite, double *sum);
 
-/* A lookup table over the top 16 bits of the order-preserving key (65536 entries): entry b is
- * i + 1, i = the number of edges below every value whose key starts with b, when all such values
- * have the same i; 0 when they straddle an edge (then compare). Exact by construction. */
-void as_hs_lut32_build(const float *edges, int n_edges, int16_t *lut);
-/* as_hs_hist32 with the table: same counts, sums and return value. */
-uint64_t as_hs_hist32_lut(const float *x, size_t n, const float *edges, int n_edges, const int16_t *lut,
-                          uint64_t *counts, uint64_t *nonfinite, double *sum);
-
 /* 1 - entropy(p) / ln(n_bins), p = (counts + 1e-12) normalised (the notebook's within_similarity). */
 double as_hs_within(const uint64_t *counts, int n_bins);
 /* 1 - JS(p, q), p and q from counts as above then the notebook's extra 1e-12 smoothing; natural log. */

@@ -1,6 +1,5 @@
 /* histsim_kernels.c: quantile ranks, torch-exact lerp/linspace, O(1) bucketing, entropies. */
 #include <math.h>
-#include <string.h>
 
 #include "histsim.h"
 
@@ -103,68 +102,6 @@ uint64_t as_hs_hist64(const double *x, size_t n, size_t stride, const double *ed
                       uint64_t *counts, uint64_t *nonfinite, double *sum)
 {
     HS_HIST_BODY(double)
-}
-
-/* number of edges < v (edges sorted), by binary search */
-static int edges_below(const float *edges, int n_edges, float v)
-{
-    int lo = 0, hi = n_edges;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (edges[mid] < v)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-void as_hs_lut32_build(const float *edges, int n_edges, int16_t *lut)
-{
-    for (uint32_t b = 0; b < 65536; b++) {
-        /* the smallest and largest finite values whose key starts with b */
-        uint32_t k0 = b << 16, k1 = k0 | 0xffffu;
-        float v0 = as_hs_unkey32(k0), v1 = as_hs_unkey32(k1);
-        if (!isfinite(v0) || !isfinite(v1) || v0 != v0 || v1 != v1) {
-            lut[b] = 0;
-            continue;
-        }
-        int i0 = edges_below(edges, n_edges, v0), i1 = edges_below(edges, n_edges, v1);
-        lut[b] = i0 == i1 ? (int16_t)(i0 + 1) : 0;
-    }
-}
-
-uint64_t as_hs_hist32_lut(const float *x, size_t n, const float *edges, int n_edges, const int16_t *lut,
-                          uint64_t *counts, uint64_t *nonfinite, double *sum)
-{
-    uint64_t outside = 0, nf = 0;
-    int nb = n_edges - 1;
-    double s0 = 0, s1 = 0;
-    for (size_t k = 0; k < n; k++) {
-        uint32_t b;
-        memcpy(&b, &x[k], 4);
-        if ((b & 0x7f800000u) == 0x7f800000u) {
-            nf++;
-            continue;
-        }
-        float v = x[k];
-        if (k & 1)
-            s1 += v;
-        else
-            s0 += v;
-        uint32_t key = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-        int i = lut[key >> 16] - 1;
-        if (i < 0)
-            i = edges_below(edges, n_edges, v);
-        if (i >= 1 && i <= nb)
-            counts[i - 1]++;
-        else
-            outside++;
-    }
-    *nonfinite += nf;
-    if (sum)
-        *sum += s0 + s1;
-    return outside;
 }
 
 double as_hs_within(const uint64_t *counts, int n_bins)
