@@ -63,9 +63,9 @@ int as_journal_append(struct as_journal *j, enum as_jkind kind, int32_t model, i
     if (write_all(j->fd, h, JHDR) || (len && write_all(j->fd, payload, (size_t)len)))
         return as_error_set(err, AS_ERR_IO, "cannot write the journal in '%s': %s", j->dir, strerror(errno));
     /* written: the record survives any kill of the process; synced at most once a second, so a
-     * node that dies loses at most a second of units (header and prepass records: at once) */
+     * node that dies loses at most a second of work */
     double now = as_now();
-    if (kind != AS_JREC_UNIT || now - j->last_sync >= AS_JOURNAL_SYNC_SECONDS) {
+    if (now - j->last_sync >= AS_JOURNAL_SYNC_SECONDS) {
         if (fdatasync(j->fd))
             return as_error_set(err, AS_ERR_IO, "cannot sync the journal in '%s': %s", j->dir, strerror(errno));
         j->last_sync = now;
@@ -243,6 +243,7 @@ int as_journal_open_all(MPI_Comm comm, struct as_journal *j, const char *output,
     char path[4400];
     snprintf(path, sizeof path, "%s/a%06llu-r%06d", j->dir, (unsigned long long)attempt, rank);
     j->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    j->last_sync = as_now(); /* the first sync comes a second in */
     int bad = j->fd < 0;
     if (bad)
         as_error_set(err, AS_ERR_IO, "cannot create journal '%s': %s", path, strerror(errno));
@@ -287,6 +288,10 @@ void as_journal_remove_all(MPI_Comm comm, struct as_journal *j)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
+    if (j->fd >= 0) { /* about to be deleted: no point in syncing it */
+        close(j->fd);
+        j->fd = -1;
+    }
     as_journal_close(j);
     MPI_Barrier(comm);
     if (rank != 0)
