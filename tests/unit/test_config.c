@@ -97,6 +97,13 @@ static void test_config__errors_have_positions(void)
     expect_error("- a\n- b\n", "the config must be a mapping", AS_ERR_CONFIG);
     expect_error("output: a.h5\nmodels:\n  - {name: a, dir: x}\nstages: {histsim: {}}\nfigures: {formats: [gif]}\n",
                  "figures.formats: 'gif' is not png, pdf or svg", AS_ERR_CONFIG);
+    /* fuzz finding: a key with an escaped newline made a two-line message; messages are one line */
+    {
+        struct as_config cfg;
+        struct as_error err = { 0 };
+        CHECK(as_config_parse(&cfg, "c.yaml", ".", "output: a.h5\nmodels:\n  - {name: a, \"mo\\ndel\": x}\n", &err) != 0);
+        CHECK_MSG(strstr(err.msg, "unknown key 'mo?del'") != NULL && !strchr(err.msg, '\n'), "%s", err.msg);
+    }
 }
 
 static void test_config__missing_tensor_names_model_and_paths(void)
