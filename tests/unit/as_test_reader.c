@@ -54,3 +54,33 @@ void as_test_check_slab(struct as_tensor_file *tf, const double *all, const int6
     free(got);
     free(got32);
 }
+
+void as_test_check_slabs(struct as_tensor_file *tf, const double *all)
+{
+    const struct as_tensor_info *ti = as_tensor_file_info(tf);
+    int nd = ti->ndim;
+    int64_t start[AS_MAX_DIMS] = { 0 }, count[AS_MAX_DIMS];
+    for (int d = 0; d < nd; d++)
+        count[d] = ti->shape[d];
+    as_test_check_slab(tf, all, start, count, "full");
+    if (nd == 4) {
+        int64_t s1[4] = { 1, 0, 0, 0 }, c1[4] = { 1, ti->shape[1], ti->shape[2], ti->shape[3] };
+        as_test_check_slab(tf, all, s1, c1, "layer 1");
+        int64_t s2[4] = { 1, 2, 0, 0 }, c2[4] = { 1, 1, ti->shape[2], ti->shape[3] };
+        as_test_check_slab(tf, all, s2, c2, "layer 1 head 2");
+        int64_t s3[4] = { 0, 2, 0, 0 }, c3[4] = { ti->shape[0], 1, ti->shape[2], ti->shape[3] };
+        as_test_check_slab(tf, all, s3, c3, "head 2 of every layer");
+    }
+    if (as_shape_numel(nd, ti->shape) > 0) {
+        for (int d = 0; d < nd; d++) {
+            start[d] = ti->shape[d] > 2 ? 1 : 0;
+            count[d] = ti->shape[d] - 2 * start[d];
+        }
+        as_test_check_slab(tf, all, start, count, "middle");
+        for (int d = 0; d < nd; d++) {
+            start[d] = ti->shape[d] - 1;
+            count[d] = 1;
+        }
+        as_test_check_slab(tf, all, start, count, "last element");
+    }
+}
