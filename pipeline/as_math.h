@@ -2,7 +2,9 @@
  *
  * exp(x) = 2^n * p(r): n = round(x / ln 2), r = x - n ln2 (Cody-Waite, two constants),
  * p = the degree-12 Taylor polynomial of e^r on |r| <= ln2/2 (truncation < 2e-18 relative),
- * evaluated by Horner. At most 2 ulp from libm (tests/unit/test_math.c). No FMA and
+ * evaluated by Estrin's scheme (AS_EXP_POLY: a dependency chain of 7 operations instead of
+ * Horner's 24, so several vectors are in flight at once). At most 2 ulp from libm
+ * (tests/unit/test_math.c). No FMA and
  * no CPU-specific dispatch: the SSE2 path (x86-64 baseline) and the scalar path do the same IEEE
  * operations in the same order, so every machine gives the same bits. x < -708.39 gives 0
  * (libm gives a subnormal there), x > 709.78 gives +inf, NaN gives NaN. */
@@ -24,21 +26,32 @@
 #define AS_EXP_MIN (-708.39)
 #define AS_EXP_MAX 709.78
 
+/* out = p(r), Estrin's scheme, with the operations MUL(a, b), ADD(a, b) and constants C(x) of
+ * any type (double, __m128d, __m256d): the one definition of the polynomial's rounding, shared
+ * by every path (as_exp1, as_vexp, the activations stage's vector loops). */
+#define AS_EXP_POLY(T, MUL, ADD, C, r, out)                                                       \
+    do {                                                                                          \
+        T r2_ = MUL(r, r);                                                                        \
+        T r4_ = MUL(r2_, r2_);                                                                    \
+        T a1_ = ADD(C(0.5), MUL(C(1.0 / 6.0), r));                                                \
+        T a2_ = ADD(C(1.0 / 24.0), MUL(C(1.0 / 120.0), r));                                       \
+        T a3_ = ADD(C(1.0 / 720.0), MUL(C(1.0 / 5040.0), r));                                     \
+        T a4_ = ADD(C(1.0 / 40320.0), MUL(C(1.0 / 362880.0), r));                                 \
+        T a5_ = ADD(C(1.0 / 3628800.0), MUL(C(1.0 / 39916800.0), r));                             \
+        T a6_ = ADD(a5_, MUL(C(1.0 / 479001600.0), r2_));                                         \
+        T u_ = ADD(ADD(ADD(a1_, MUL(a2_, r2_)), MUL(ADD(a3_, MUL(a4_, r2_)), r4_)),                \
+                   MUL(a6_, MUL(r4_, r4_)));                                                      \
+        (out) = ADD(C(1.0), ADD(r, MUL(r2_, u_))); /* the big terms last: one rounding each */    \
+    } while (0)
+
+#define AS_EXP_MUL1(a, b) ((a) * (b))
+#define AS_EXP_ADD1(a, b) ((a) + (b))
+#define AS_EXP_C1(x) (x)
+
 static inline double as_exp_poly(double r)
 {
-    double p = 1.0 / 479001600.0; /* 1/12! */
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    double p;
+    AS_EXP_POLY(double, AS_EXP_MUL1, AS_EXP_ADD1, AS_EXP_C1, r, p);
     return p;
 }
 
@@ -67,19 +80,8 @@ static inline double as_exp1(double x)
         __m128d t_ = _mm_add_pd(_mm_mul_pd((v), log2e), shift);                                   \
         __m128d n_ = _mm_sub_pd(t_, shift);                                                       \
         __m128d r_ = _mm_sub_pd(_mm_sub_pd((v), _mm_mul_pd(n_, ln2hi)), _mm_mul_pd(n_, ln2lo));   \
-        __m128d p_ = c0;                                                                          \
-        p_ = _mm_add_pd(_mm_mul_pd(p_, r_), c1);                                                  \
-        p_ = _mm_add_pd(_mm_mul_pd(p_, r_), c2);                                                  \
-        p_ = _mm_add_pd(_mm_mul_pd(p_, r_), c3);                                                  \
-        p_ = _mm_add_pd(_mm_mul_pd(p_, r_), c4);                                                  \
-        p_ = _mm_add_pd(_mm_mul_pd(p_, r_), c5);                                                  \
-        p_ = _mm_add_pd(_mm_mul_pd(p_, r_), c6);                                                  \
-        p_ = _mm_add_pd(_mm_mul_pd(p_, r_), c7);                                                  \
-        p_ = _mm_add_pd(_mm_mul_pd(p_, r_), c8);                                                  \
-        p_ = _mm_add_pd(_mm_mul_pd(p_, r_), c9);                                                  \
-        p_ = _mm_add_pd(_mm_mul_pd(p_, r_), c10);                                                 \
-        p_ = _mm_add_pd(_mm_mul_pd(p_, r_), one);                                                 \
-        p_ = _mm_add_pd(_mm_mul_pd(p_, r_), one);                                                 \
+        __m128d p_;                                                                               \
+        AS_EXP_POLY(__m128d, _mm_mul_pd, _mm_add_pd, _mm_set1_pd, r_, p_);                        \
         __m128i e_ = _mm_add_epi64(_mm_sub_epi64(_mm_castpd_si128(t_), bias), e1023);             \
         (out) = _mm_mul_pd(p_, _mm_castsi128_pd(_mm_slli_epi64(e_, 52)));                         \
     } while (0)
@@ -92,12 +94,7 @@ static inline void as_vexp(double *x, size_t n)
 #if defined(__SSE2__)
     const __m128d log2e = _mm_set1_pd(AS_EXP_LOG2E), shift = _mm_set1_pd(AS_EXP_SHIFT);
     const __m128d ln2hi = _mm_set1_pd(AS_EXP_LN2_HI), ln2lo = _mm_set1_pd(AS_EXP_LN2_LO);
-    const __m128d lo = _mm_set1_pd(AS_EXP_MIN), hi = _mm_set1_pd(AS_EXP_MAX), one = _mm_set1_pd(1.0);
-    const __m128d c0 = _mm_set1_pd(1.0 / 479001600.0), c1 = _mm_set1_pd(1.0 / 39916800.0),
-                  c2 = _mm_set1_pd(1.0 / 3628800.0), c3 = _mm_set1_pd(1.0 / 362880.0),
-                  c4 = _mm_set1_pd(1.0 / 40320.0), c5 = _mm_set1_pd(1.0 / 5040.0), c6 = _mm_set1_pd(1.0 / 720.0),
-                  c7 = _mm_set1_pd(1.0 / 120.0), c8 = _mm_set1_pd(1.0 / 24.0), c9 = _mm_set1_pd(1.0 / 6.0),
-                  c10 = _mm_set1_pd(0.5);
+    const __m128d lo = _mm_set1_pd(AS_EXP_MIN), hi = _mm_set1_pd(AS_EXP_MAX);
     const __m128i bias = _mm_set1_epi64x(0x4338000000000000LL), e1023 = _mm_set1_epi64x(1023);
     /* eight values at a time: four independent chains keep the multiplier busy */
     for (; i + 8 <= n; i += 8) {
