@@ -11,6 +11,15 @@ struct as_strbuf {
     size_t len, alloc;
 };
 #define AS_STRBUF_INIT { NULL, 0, 0 }
+
+/* Branch hints: the compiler lays the unlikely side out as the cold one. */
+#if defined(__GNUC__)
+#define AS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define AS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define AS_LIKELY(x) (x)
+#define AS_UNLIKELY(x) (x)
+#endif
 void as_strbuf_addf(struct as_strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void as_strbuf_add(struct as_strbuf *sb, const char *s, size_t n);
 void as_strbuf_release(struct as_strbuf *sb);

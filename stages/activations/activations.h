@@ -58,6 +58,7 @@ struct as_act_linbins {
     int64_t n;                     /* bins */
     double *edges;                 /* (n + 1,) owned; numpy.linspace(lo, hi, n + 1) */
     double lo, inv_step;           /* first guess of the bin: (x - lo) * inv_step */
+    double slack;                  /* the guess is trusted this far from a bin boundary */
 };
 int as_act_linbins_init(struct as_act_linbins *b, double lo, double hi, int64_t n, struct as_error *err);
 void as_act_linbins_release(struct as_act_linbins *b);
@@ -79,6 +80,7 @@ struct as_act_logbins {
     int32_t *lut;                  /* owned: first guess of the bin by exponent and top mantissa bits */
     int64_t lut_n;
     int e_min;                     /* biased exponent of edges[1] */
+    double t_scale, t_off;         /* bin - 1 ~ floor(ln(p) * t_scale + t_off), the fast path */
 };
 /* min in [1e-300, 1), nlog >= 1. */
 int as_act_logbins_init(struct as_act_logbins *b, double min, int64_t nlog, struct as_error *err);
@@ -106,12 +108,31 @@ int as_act_scores(const void *q, const void *k, enum as_dtype dtype, int64_t n, 
                   struct as_act_moments *full, struct as_act_moments *head, int64_t *prob_counts,
                   struct as_error *err);
 
+/* counts (pb->n,) += histogram (pb) of the softmax of x[0..c) * scale: the row kernel of
+ * as_act_scores' probability histogram, alone. z = (x - max x) * scale, e = exp(z) (as_exp1's
+ * bits), s = the sum of e over 8 partial sums (element j in sum j mod 8, combined
+ * ((0+1)+(2+3))+((4+5)+(6+7))), p = e * (1 / s) clamped to 1; the bin of each p is found from
+ * z in log space, or by searching the edges when that is within rounding of a boundary, so the
+ * counts are exactly as_act_softmax_hist_ref's. Returns -1 (AS_ERR_NOMEM) on allocation failure. */
+int as_act_softmax_hist(const double *x, int64_t c, double scale, const struct as_act_logbins *pb, int64_t *counts,
+                        struct as_error *err);
+
+/* The vector instruction set of the kernels' loops: "auto" (the default: the widest the CPU
+ * has), "avx512", "avx2", "sse2" (x86-64) or "scalar". All give the same bits (8 partial sums in
+ * a fixed order whatever the width). Returns -1 when the name is unknown or the CPU lacks it.
+ * Not thread-safe: for tests and benchmarks. */
+int as_act_simd_use(const char *name);
+const char *as_act_simd_name(void);
+
 /* ---- naive twins (activations_ref.c): plain loops in double, obviously correct, slow. */
 
 /* Two-pass moments over x[0..n). */
 void as_act_moments_ref(const double *x, size_t n, struct as_act_moments *out);
 /* counts (nbins,) += histogram of x by a linear scan of the edges (numpy semantics). */
 void as_act_hist_ref(const double *edges, int64_t nbins, const double *x, size_t n, int64_t *counts);
+/* As as_act_softmax_hist, by the definition: plain loops, a linear scan of the edges. */
+void as_act_softmax_hist_ref(const double *x, int64_t c, double scale, const double *edges, int64_t nbins,
+                             int64_t *counts);
 /* As as_act_scores, from the full n x n score matrices held in memory, triple-loop products. */
 int as_act_scores_ref(const double *q, const double *k, int64_t n, int64_t d, int64_t heads,
                       const double *prob_edges, int64_t n_prob_bins, struct as_act_moments *full,

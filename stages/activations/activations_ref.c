@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "activations.h"
+#include "as_math.h"
 
 void as_act_moments_ref(const double *x, size_t n, struct as_act_moments *out)
 {
@@ -34,6 +35,28 @@ void as_act_hist_ref(const double *edges, int64_t nbins, const double *x, size_t
         if (b >= 0)
             counts[b]++;
     }
+}
+
+void as_act_softmax_hist_ref(const double *x, int64_t c, double scale, const double *edges, int64_t nbins,
+                             int64_t *counts)
+{
+    double mx = -INFINITY, lane[8] = { 0 };
+    double *e = malloc((size_t)(c + 1) * sizeof *e);
+    AS_ASSERT(e);
+    for (int64_t j = 0; j < c; j++)
+        mx = x[j] > mx ? x[j] : mx;
+    for (int64_t j = 0; j < c; j++) {
+        e[j] = as_exp1((x[j] - mx) * scale);
+        lane[j % 8] += e[j];
+    }
+    double inv = 1.0 / (((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])));
+    for (int64_t j = 0; j < c; j++) {
+        double p = e[j] * inv;
+        int64_t b = find_bin_ref(edges, nbins, p < 1 ? p : 1.0);
+        if (b >= 0)
+            counts[b]++;
+    }
+    free(e);
 }
 
 /* Moments of an n x n matrix held in memory, two passes. */

@@ -493,6 +493,101 @@ static void test_activations__half_inputs(void)
     as_act_logbins_release(&pb);
 }
 
+/* ---- the softmax row kernel: log-space bins with the exact search near an edge */
+
+/* Rows of scores with every kind of spread, including ones whose exp underflows (z < -708:
+ * the scalar lanes), one-hot rows (p = 1) and flat rows of 10, 100, 1000 (p = 0.1, 0.01, 0.001:
+ * exactly on an edge of the decade bins); counts must equal the _ref's exactly. */
+static void test_activations__softmax_hist_vs_ref(void)
+{
+    struct as_error err = { 0 };
+    static const struct {
+        double min;
+        int64_t nlog;
+    } bins[] = { { 1e-8, 50 }, { 1e-300, 100000 }, { 1e-3, 1 }, { 1e-30, 5000 }, { 1e-8, 8 } };
+    static const double scales[] = { 1.0, 0.088, 30.0, 4000.0 };
+    enum { C = 1037 };
+    double *x = malloc(C * sizeof *x);
+    for (size_t b = 0; b < sizeof bins / sizeof bins[0]; b++) {
+        struct as_act_logbins pb;
+        AS_ASSERT(!as_act_logbins_init(&pb, bins[b].min, bins[b].nlog, &err));
+        int64_t *got = calloc((size_t)pb.n, sizeof *got), *want = calloc((size_t)pb.n, sizeof *want);
+        int rows = pb.n > 10000 ? 12 : 60; /* the _ref scans the edges linearly */
+        for (int row = 0; row < rows; row++) {
+            int64_t c = row < 20 ? row + 1 : row % 2 ? C : 1 + (int64_t)(urand() * C);
+            if (row % 10 == 3)
+                c = row % 30 == 3 ? 10 : row % 30 == 13 ? 100 : 1000;
+            for (int64_t j = 0; j < c; j++)
+                x[j] = row % 10 == 3 ? 0.5 : row % 5 == 0 ? (double)(j % 7) : nrand() * (row % 3 ? 1.0 : 40.0);
+            double scale = scales[row % 4];
+            CHECK(!as_act_softmax_hist(x, c, scale, &pb, got, &err));
+            as_act_softmax_hist_ref(x, c, scale, pb.edges, pb.n, want);
+        }
+        int64_t diff = 0, total = 0;
+        for (int64_t k = 0; k < pb.n; k++)
+            diff += llabs(got[k] - want[k]), total += want[k];
+        CHECK_MSG(diff == 0, "min=%g bins=%lld: %lld of %lld probabilities binned unlike _ref", bins[b].min,
+                  (long long)bins[b].nlog, (long long)diff, (long long)total);
+        free(got), free(want);
+        as_act_logbins_release(&pb);
+    }
+    free(x);
+}
+
+/* ---- every instruction set gives the same bits */
+
+static void test_activations__simd_bitwise(void)
+{
+    static const char *const isa[] = { "scalar", "sse2", "avx2", "avx512" };
+    enum { n = 97, d = 40, heads = 8, nx = 4099, nisa = 4 };
+    struct as_error err = { 0 };
+    struct as_act_logbins pb;
+    struct as_act_linbins lb;
+    AS_ASSERT(!as_act_logbins_init(&pb, 1e-8, 50, &err));
+    AS_ASSERT(!as_act_linbins_init(&lb, -5, 5, 100, &err));
+    double *q = malloc(n * d * sizeof *q), *k = malloc(n * d * sizeof *k), *x = malloc(nx * sizeof *x);
+    float *qf = malloc(n * d * sizeof *qf), *kf = malloc(n * d * sizeof *kf), *xf = malloc(nx * sizeof *xf);
+    random_acts(q, n, d, 1.0);
+    random_acts(k, n, d, 0.0);
+    to_f32(q, qf, n * d);
+    to_f32(k, kf, n * d);
+    for (int i = 0; i < nx; i++) /* values on, next to and outside the edges */
+        x[i] = i % 11 == 0 ? lb.edges[i % 101] : i % 13 == 0 ? nextafter(lb.edges[i % 101], -10) : 3 * nrand();
+    to_f32(x, xf, nx);
+    struct {
+        struct as_act_moments full[2], head[2][heads], m[2];
+        int64_t prob[2][51], hist[2][100];
+    } r[nisa];
+    memset(r, 0, sizeof r);
+    int ran = 0;
+    for (int s = 0; s < nisa; s++) {
+        if (as_act_simd_use(isa[s])) {
+            fprintf(stderr, "  %s: not on this CPU\n", isa[s]);
+            continue;
+        }
+        ran |= 1 << s;
+        for (int g = 0; g < 2; g++)
+            CHECK(!as_act_scores(qf, kf, AS_DTYPE_F32, n, d, heads, (enum as_act_gemm)g, 16, &pb, &r[s].full[g],
+                                 r[s].head[g], r[s].prob[g], &err));
+        as_act_moments_f32(xf, nx, &r[s].m[0]);
+        as_act_moments_f64(x, nx, &r[s].m[1]);
+        as_act_hist_f32(&lb, xf, nx, r[s].hist[0]);
+        as_act_hist_f64(&lb, x, nx, r[s].hist[1]);
+        if (s > 0)
+            CHECK_MSG(!memcmp(&r[s], &r[0], sizeof r[0]), "%s and scalar differ", isa[s]);
+    }
+    as_act_simd_use("auto");
+    CHECK(ran & 1 && (ran & 2 || strcmp(as_act_simd_name(), "scalar") == 0));
+    fprintf(stderr, "  auto picks %s\n", as_act_simd_name());
+    int64_t want[100] = { 0 };
+    as_act_hist_ref(lb.edges, lb.n, x, nx, want);
+    CHECK(!memcmp(want, r[0].hist[1], sizeof want));
+    CHECK(as_act_simd_use("avx1024") == -1);
+    free(q), free(k), free(x), free(qf), free(kf), free(xf);
+    as_act_logbins_release(&pb);
+    as_act_linbins_release(&lb);
+}
+
 /* ---- determinism: OpenBLAS thread count and block size */
 
 static void test_activations__threads_bitwise(void)
@@ -1011,6 +1106,8 @@ int main(void)
     TEST_RUN(test_activations__moments);
     TEST_RUN(test_activations__scores_vs_ref);
     TEST_RUN(test_activations__half_inputs);
+    TEST_RUN(test_activations__softmax_hist_vs_ref);
+    TEST_RUN(test_activations__simd_bitwise);
     TEST_RUN(test_activations__threads_bitwise);
     TEST_RUN(test_activations__stage_threads_bitwise);
     TEST_RUN(test_activations__stage_batch_and_options);
