@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <errno.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 static void sb_grow(struct as_strbuf *sb, size_t extra)
@@ -129,4 +130,18 @@ int as_mkdir_parent(const char *path)
             *p = '/';
         }
     return mkdir(d, 0777) && errno != EEXIST ? -1 : 0;
+}
+
+void *as_big_alloc(size_t n)
+{
+    if (!n)
+        return NULL;
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void as_big_free(void *p, size_t n)
+{
+    if (p)
+        munmap(p, n);
 }

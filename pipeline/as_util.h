@@ -46,6 +46,12 @@ static inline uint64_t as_mix64(uint64_t x)
 /* Uniform double in [0, 1) from 53 bits of a hash. */
 static inline double as_u01(uint64_t h) { return (double)(h >> 11) * (1.0 / 9007199254740992.0); }
 
+/* Large buffers that are filled at once (caches): anonymous memory mapped with its pages in
+ * place (MAP_POPULATE: one system call instead of a page fault per 4 KB). Zero-filled. NULL on
+ * failure. Free with as_big_free(p, n), n as allocated. */
+void *as_big_alloc(size_t n);
+void as_big_free(void *p, size_t n);
+
 double as_now(void);               /* monotonic seconds */
 void as_iso_time(char *buf, size_t n); /* UTC "2026-11-26T10:22:25Z" */
 

@@ -11,9 +11,6 @@
 #include <string.h>
 
 #include "as_stage.h"
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include "histsim.h"
 
 enum hs_quantile { HS_EXACT, HS_SAMPLED };
@@ -209,10 +206,27 @@ static size_t hs_prepass_count(const void *cfg, const void *state, int round)
     }
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* Sort a[0..n) (values < 2^bits) ascending: LSD radix sort, 16-bit digits, through tmp (n);
+ * cnt is scratch (2^16). */
+static void hs_sort_u64(uint64_t *a, uint64_t *tmp, size_t *cnt, size_t n, int bits)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
+    for (int shift = 0; shift < bits; shift += 16) {
+        memset(cnt, 0, ((size_t)1 << 16) * sizeof *cnt);
+        for (size_t i = 0; i < n; i++)
+            cnt[(a[i] >> shift) & 0xffff]++;
+        size_t pos = 0;
+        for (size_t d = 0; d < (1 << 16); d++) {
+            size_t c = cnt[d];
+            cnt[d] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[cnt[(a[i] >> shift) & 0xffff]++] = a[i];
+        uint64_t *t = a;
+        a = tmp, tmp = t;
+    }
+    if (((bits + 15) / 16) % 2) /* an odd number of passes left the result in tmp */
+        memcpy(tmp, a, n * sizeof *a);
 }
 
 /* Floyd's sampling of k distinct indices out of n, sorted; identical on every rank. */
@@ -225,9 +239,11 @@ static int hs_make_sample(struct hs_state *s, const struct hs_cfg *c, uint64_t n
     while (cap < 2 * k)
         cap <<= 1;
     uint64_t *set = malloc(cap * sizeof *set), *out = malloc(k * sizeof *out);
-    if (!set || !out) {
+    size_t *cnt = malloc(((size_t)1 << 16) * sizeof *cnt);
+    if (!set || !out || !cnt) {
         free(set);
         free(out);
+        free(cnt);
         return as_error_set(err, AS_ERR_NOMEM, "out of memory for %llu samples", (unsigned long long)k);
     }
     memset(set, 0xff, cap * sizeof *set);
@@ -254,7 +270,13 @@ static int hs_make_sample(struct hs_state *s, const struct hs_cfg *c, uint64_t n
             pick = j; /* t was taken: take j, which cannot be */
         }
     }
+    /* sorted, for the layer-by-layer walk; the hash set's memory is the sort's scratch */
+    int bits = 0;
+    while (bits < 64 && (n_total - 1) >> bits)
+        bits++;
+    hs_sort_u64(out, set, cnt, m, bits);
     free(set);
+    free(cnt);
     s->sample = out;
     s->n_sample = m;
     return 0;
@@ -267,22 +289,50 @@ static int hs_read_head(const struct as_unit *u, int f64, int64_t h, void *buf, 
     return as_tensor_file_read(u->in[0], start, count, f64 ? AS_DTYPE_F64 : AS_DTYPE_F32, buf, err);
 }
 
-/* ---- the per-rank cache of diagonal + lower triangles (packed rows: row i holds j = 0..i) */
+/* ---- the per-rank cache of diagonal + lower triangles, each head packed as its T diagonal
+ * values, then the strict lower triangle row by row (row i: j = 0..i-1): two contiguous runs
+ * for the histogram kernel */
+
+/* dst (T(T+1)/2) = the packed head of src (T, T), elements of esz bytes. */
+static void hs_pack(void *dst, const void *src, int64_t T, size_t esz)
+{
+    char *d = dst, *l = d + (size_t)T * esz;
+    const char *s = src;
+    for (int64_t i = 0; i < T; i++) {
+        memcpy(d + (size_t)i * esz, s + (size_t)(i * T + i) * esz, esz);
+        memcpy(l, s + (size_t)(i * T) * esz, (size_t)i * esz);
+        l += (size_t)i * esz;
+    }
+}
 
 struct hs_cache_layer {
     int64_t layer;
-    float *tri;                    /* (H, T(T+1)/2) */
+    float *tri;                    /* (H, T(T+1)/2), each head packed by hs_pack; as_big_alloc */
+    size_t bytes;
     struct hs_cache_layer *next;
 };
 
 static size_t hs_cache_used;       /* bytes cached in this process (one rank), all models */
+
+/* The cache saves the second read of a layer; when reads come from memory (the page cache)
+ * that read costs less than filling new memory with the copy. So once the full-pass reads of
+ * this process have moved HS_CACHE_PROBE bytes at HS_CACHE_FAST_READ bytes/s or more, no
+ * further layer is cached. Only the speed depends on it, never a result. */
+#define HS_CACHE_PROBE ((double)(8 << 20))
+#define HS_CACHE_FAST_READ 4e9
+static double hs_read_bytes, hs_read_seconds;
+
+static int hs_reads_fast(void)
+{
+    return hs_read_bytes >= HS_CACHE_PROBE && hs_read_bytes >= HS_CACHE_FAST_READ * hs_read_seconds;
+}
 
 static void hs_scratch_release(const void *cfg, void *scratch)
 {
     struct hs_cache_layer *c = scratch;
     while (c) {
         struct hs_cache_layer *n = c->next;
-        free(c->tri);
+        as_big_free(c->tri, c->bytes);
         free(c);
         c = n;
     }
@@ -307,13 +357,14 @@ static struct hs_cache_layer *hs_cache_start(const struct hs_cfg *c, struct as_u
 {
     int64_t H = u->shape->n_heads, T = u->shape->seq_len;
     size_t bytes = (size_t)H * (size_t)(T * (T + 1) / 2) * sizeof(float);
-    if (!u->scratch || hs_cache_find(u, 0) || hs_cache_used + bytes > (size_t)c->cache_mb << 20)
+    if (!u->scratch || hs_cache_find(u, 0) || hs_cache_used + bytes > (size_t)c->cache_mb << 20 || hs_reads_fast())
         return NULL;
     struct hs_cache_layer *e = calloc(1, sizeof *e);
-    if (!e || !(e->tri = malloc(bytes))) {
+    if (!e || !(e->tri = as_big_alloc(bytes))) {
         free(e);
         return NULL;
     }
+    e->bytes = bytes;
     e->layer = u->layer;
     e->next = *u->scratch;
     *u->scratch = e;
@@ -321,11 +372,10 @@ static struct hs_cache_layer *hs_cache_start(const struct hs_cfg *c, struct as_u
     return e;
 }
 
-static void hs_cache_drop(struct hs_cache_layer *e, const struct as_unit *u)
+static void hs_cache_drop(struct hs_cache_layer *e)
 {
-    int64_t H = u->shape->n_heads, T = u->shape->seq_len;
-    hs_cache_used -= (size_t)H * (size_t)(T * (T + 1) / 2) * sizeof(float);
-    free(e->tri);
+    hs_cache_used -= e->bytes;
+    as_big_free(e->tri, e->bytes);
     free(e);
 }
 
@@ -352,91 +402,19 @@ static void hs_radix_count(struct hs_acc_ctx *x, uint64_t key)
             x->acc[(size_t)t * HS_DIGITS + digit]++;
 }
 
-static inline int hs_f32_nonfinite(uint32_t b) { return (b & 0x7f800000u) == 0x7f800000u; }
-static inline uint32_t hs_f32_key(uint32_t b) { return (b & 0x80000000u) ? ~b : (b | 0x80000000u); }
 
-/* WINDOW: acc = [n, nonfinite, below0, below1, hist0 (W0 keys), hist1 (W1 keys)]. Keys are
- * compared as signed integers after flipping the sign bit (sk = key ^ 2^31), which SSE2 can do. */
-static inline void hs_window_one(uint32_t b, uint32_t lo0, uint32_t lo1, uint32_t span0, uint32_t span1,
-                                 uint64_t *h0, uint64_t *h1, uint64_t *nf, uint64_t *below0, uint64_t *below1)
-{
-    if (hs_f32_nonfinite(b)) {
-        ++*nf;
-        return;
-    }
-    uint32_t key = hs_f32_key(b);
-    *below0 += key < lo0;
-    *below1 += key < lo1;
-    uint32_t d0 = key - lo0, d1 = key - lo1;
-    if (d0 < span0)
-        h0[d0]++;
-    if (d1 < span1)
-        h1[d1]++;
-}
-
+/* WINDOW: acc = [n, nonfinite, below0, below1, hist0 (W0 keys), hist1 (W1 keys)]. */
 static uint64_t hs_window_count(const struct hs_state *s, const float *v, size_t n, uint64_t *acc)
 {
-    uint64_t nf = 0, below0 = 0, below1 = 0;
-    uint32_t lo0 = (uint32_t)s->win_lo[0], lo1 = (uint32_t)s->win_lo[1];
-    uint32_t span0 = (uint32_t)hs_window_size(s, 0), span1 = (uint32_t)hs_window_size(s, 1);
-    uint64_t *h0 = acc + 4, *h1 = h0 + span0;
-    size_t k = 0;
-#if defined(__SSE2__)
-    const __m128i expo = _mm_set1_epi32(0x7f800000);
-    const __m128i low31 = _mm_set1_epi32(0x7fffffff);
-    const __m128i slo0 = _mm_set1_epi32((int)(lo0 ^ 0x80000000u)), slo1 = _mm_set1_epi32((int)(lo1 ^ 0x80000000u));
-    /* window ends, clamped to the top key (whose value is a NaN, counted apart) */
-    uint64_t e0 = (uint64_t)lo0 + span0, e1 = (uint64_t)lo1 + span1;
-    const __m128i shi0 = _mm_set1_epi32((int)((e0 > 0xffffffffu ? 0xffffffffu : (uint32_t)e0) ^ 0x80000000u));
-    const __m128i shi1 = _mm_set1_epi32((int)((e1 > 0xffffffffu ? 0xffffffffu : (uint32_t)e1) ^ 0x80000000u));
-    __m128i cb0 = _mm_setzero_si128(), cb1 = _mm_setzero_si128(), cnf = _mm_setzero_si128();
-    size_t blocks = 0;
-    for (; k + 4 <= n; k += 4) {
-        __m128i b = _mm_loadu_si128((const __m128i *)(v + k));
-        __m128i bad = _mm_cmpeq_epi32(_mm_and_si128(b, expo), expo);
-        /* sk = key ^ 2^31 = b ^ (b >> 31 arithmetic & 0x7fffffff) */
-        __m128i sk = _mm_xor_si128(b, _mm_and_si128(_mm_srai_epi32(b, 31), low31));
-        __m128i lt0 = _mm_andnot_si128(bad, _mm_cmplt_epi32(sk, slo0));
-        __m128i lt1 = _mm_andnot_si128(bad, _mm_cmplt_epi32(sk, slo1));
-        __m128i w0 = _mm_andnot_si128(_mm_or_si128(bad, lt0), _mm_cmplt_epi32(sk, shi0));
-        __m128i w1 = _mm_andnot_si128(_mm_or_si128(bad, lt1), _mm_cmplt_epi32(sk, shi1));
-        cb0 = _mm_sub_epi32(cb0, lt0);
-        cb1 = _mm_sub_epi32(cb1, lt1);
-        cnf = _mm_sub_epi32(cnf, bad);
-        if (_mm_movemask_epi8(_mm_or_si128(w0, w1))) { /* a value inside a window: count it exactly */
-            for (int q = 0; q < 4; q++) {
-                uint32_t bq;
-                memcpy(&bq, v + k + q, 4);
-                if (hs_f32_nonfinite(bq))
-                    continue;
-                uint32_t key = hs_f32_key(bq), d0 = key - lo0, d1 = key - lo1;
-                if (d0 < span0)
-                    h0[d0]++;
-                if (d1 < span1)
-                    h1[d1]++;
-            }
-        }
-        if (++blocks == (1u << 28)) /* the 32-bit lanes could wrap: the rest goes the scalar way */
-            break;
-    }
-    uint32_t lanes[4];
-    _mm_storeu_si128((__m128i *)lanes, cb0);
-    below0 += (uint64_t)lanes[0] + lanes[1] + lanes[2] + lanes[3];
-    _mm_storeu_si128((__m128i *)lanes, cb1);
-    below1 += (uint64_t)lanes[0] + lanes[1] + lanes[2] + lanes[3];
-    _mm_storeu_si128((__m128i *)lanes, cnf);
-    nf += (uint64_t)lanes[0] + lanes[1] + lanes[2] + lanes[3];
-#endif
-    for (; k < n; k++) {
-        uint32_t b;
-        memcpy(&b, &v[k], 4);
-        hs_window_one(b, lo0, lo1, span0, span1, h0, h1, &nf, &below0, &below1);
-    }
-    acc[0] += n - nf;
-    acc[1] += nf;
-    acc[2] += below0;
-    acc[3] += below1;
-    return nf;
+    struct as_hs_window w = { { (uint32_t)s->win_lo[0], (uint32_t)s->win_lo[1] },
+                              { (uint32_t)hs_window_size(s, 0), (uint32_t)hs_window_size(s, 1) },
+                              { acc + 4, acc + 4 + hs_window_size(s, 0) }, { 0, 0 }, 0 };
+    as_hs_window32(&w, v, n);
+    acc[0] += n - w.nonfinite;
+    acc[1] += w.nonfinite;
+    acc[2] += w.below[0];
+    acc[3] += w.below[1];
+    return w.nonfinite;
 }
 
 static int hs_prepass(const void *cfg, const void *state, int round, struct as_unit *u, uint64_t *acc,
@@ -467,8 +445,8 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
                 for (int64_t j = 0; j < T; j++) {
                     uint32_t b;
                     memcpy(&b, &row[j], 4);
-                    if (!hs_f32_nonfinite(b))
-                        acc[hs_f32_key(b) >> 16]++;
+                    if (!as_hs_f32_nonfinite(b))
+                        acc[as_hs_f32_key(b) >> 16]++;
                 }
             }
         free(row);
@@ -494,18 +472,16 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
         uint64_t base = (uint64_t)u->layer * s->layer_elems + (uint64_t)h * tt;
         if (s->sample && (sp == se || *sp >= base + tt))
             continue;
+        double t0 = as_now();
         if ((rc = hs_read_head(u, s->f64, h, buf, err)))
             break;
+        hs_read_seconds += as_now() - t0;
+        hs_read_bytes += (double)(tt * esz);
         uint64_t head_nf = 0;
         if (ph == HS_PH_WINDOW) {
             head_nf = hs_window_count(s, buf, tt, acc);
-            if (cache) {
-                float *dst = cache->tri + (size_t)h * (size_t)(T * (T + 1) / 2);
-                for (int64_t i = 0; i < T; i++) {
-                    memcpy(dst, (const float *)buf + i * T, (size_t)(i + 1) * sizeof(float));
-                    dst += i + 1;
-                }
-            }
+            if (cache)
+                hs_pack(cache->tri + (size_t)h * (size_t)(T * (T + 1) / 2), buf, T, sizeof(float));
         } else if (s->sample) {
             for (; sp < se && *sp < base + tt; sp++) {
                 size_t k = (size_t)(*sp - base);
@@ -532,11 +508,11 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
             for (size_t k = 0; k < tt; k++) {
                 uint32_t b;
                 memcpy(&b, &v[k], 4);
-                if (hs_f32_nonfinite(b)) {
+                if (as_hs_f32_nonfinite(b)) {
                     head_nf++;
                     continue;
                 }
-                acc[hs_f32_key(b) >> 16]++;
+                acc[as_hs_f32_key(b) >> 16]++;
             }
             n += tt - head_nf;
         } else {
@@ -712,9 +688,7 @@ static int hs_state_init(const void *cfg, void *state, const struct as_stage_sha
     if (c->quantile == HS_SAMPLED) {
         if (hs_make_sample(s, c, s->layer_elems * (uint64_t)sh->n_layers, err))
             return -1;
-        if (s->sample)
-            qsort(s->sample, s->n_sample, sizeof *s->sample, cmp_u64);
-        else
+        if (!s->sample)
             s->sampled_all = 1;
     }
     return 0;
@@ -729,34 +703,21 @@ static void hs_state_release(const void *cfg, void *state)
 
 /* ---- units */
 
-/* Statistics of one head from its rows: row(i) points at the i+1 values j = 0..i. */
-static void hs_head_stats32(const struct hs_cfg *c, const struct hs_state *s, const float *base, int packed,
-                            int64_t T, uint64_t *cd, uint64_t *cl, uint64_t *nf_d, uint64_t *nf_l, double *sd,
-                            double *sl)
-{
-    for (int64_t i = 0; i < T; i++) {
-        const float *row = packed ? base + i * (i + 1) / 2 : base + i * T;
-        as_hs_hist32(row + i, 1, 1, s->e32, c->n_edges, cd, nf_d, sd);
-        if (i)
-            as_hs_hist32(row, (size_t)i, 1, s->e32, c->n_edges, cl, nf_l, sl);
-    }
-}
-
 static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigned char *row, struct as_error *err)
 {
     const struct hs_cfg *c = cfg;
     const struct hs_state *s = state;
     int64_t H = u->shape->n_heads, T = u->shape->seq_len;
     int nb = c->n_edges - 1;
-    size_t tt = (size_t)(T * T), esz = s->f64 ? 8 : 4;
+    size_t tt = (size_t)(T * T), tp = (size_t)(T * (T + 1) / 2), esz = s->f64 ? 8 : 4;
     struct hs_cache_layer *cache = s->f64 ? NULL : hs_cache_find(u, 1);
-    void *buf = cache ? NULL : malloc(tt * esz);
+    void *buf = cache ? NULL : malloc(tt * esz), *packed = cache ? NULL : malloc(tp * esz);
     uint64_t *cd = calloc((size_t)nb * 2, sizeof *cd), *cl = cd ? cd + nb : NULL;
     double *within_diag = (double *)row, *within_lower = within_diag + H, *js = within_lower + H;
     double *mean_diag = js + H, *mean_lower = mean_diag + H;
     int64_t *nonfin = (int64_t *)(mean_lower + H);
     int rc = 0;
-    if ((!cache && !buf) || !cd) {
+    if ((!cache && (!buf || !packed)) || !cd) {
         rc = as_error_set(err, AS_ERR_NOMEM, "out of memory for a %lldx%lld head", (long long)T, (long long)T);
         goto out;
     }
@@ -764,22 +725,18 @@ static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigne
         memset(cd, 0, (size_t)nb * 2 * sizeof *cd);
         uint64_t nf_d = 0, nf_l = 0;
         double sd = 0, sl = 0;
-        if (cache) {
-            hs_head_stats32(c, s, cache->tri + (size_t)h * (size_t)(T * (T + 1) / 2), 1, T, cd, cl, &nf_d, &nf_l,
-                            &sd, &sl);
-        } else {
+        const void *p = cache ? (const void *)(cache->tri + (size_t)h * tp) : packed;
+        if (!cache) {
             if ((rc = hs_read_head(u, s->f64, h, buf, err)))
                 break;
-            if (s->f64) {
-                const double *v = buf;
-                for (int64_t i = 0; i < T; i++) {
-                    as_hs_hist64(v + i * T + i, 1, 1, s->e64, c->n_edges, cd, &nf_d, &sd);
-                    if (i)
-                        as_hs_hist64(v + i * T, (size_t)i, 1, s->e64, c->n_edges, cl, &nf_l, &sl);
-                }
-            } else {
-                hs_head_stats32(c, s, buf, 0, T, cd, cl, &nf_d, &nf_l, &sd, &sl);
-            }
+            hs_pack(packed, buf, T, esz);
+        }
+        if (s->f64) {
+            as_hs_hist64(p, (size_t)T, s->e64, c->n_edges, cd, &nf_d, &sd);
+            as_hs_hist64((const double *)p + T, tp - (size_t)T, s->e64, c->n_edges, cl, &nf_l, &sl);
+        } else {
+            as_hs_hist32(p, (size_t)T, s->e32, c->n_edges, cd, &nf_d, &sd);
+            as_hs_hist32((const float *)p + T, tp - (size_t)T, s->e32, c->n_edges, cl, &nf_l, &sl);
         }
         if ((nf_d || nf_l) && c->non_finite == HS_NF_ERROR) {
             rc = as_error_set(err, AS_ERR_INPUT, "model '%s' layer %lld head %lld: %llu non-finite values in '%s'",
@@ -797,8 +754,9 @@ static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigne
     }
 out:
     if (cache)
-        hs_cache_drop(cache, u);
+        hs_cache_drop(cache);
     free(buf);
+    free(packed);
     free(cd);
     return rc;
 }

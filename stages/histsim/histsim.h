@@ -45,6 +45,21 @@ static inline double as_hs_unkey64(uint64_t k)
     return x;
 }
 
+/* The sortable key of a float32's bits, and whether the bits are inf or NaN. */
+static inline int as_hs_f32_nonfinite(uint32_t b) { return (b & 0x7f800000u) == 0x7f800000u; }
+static inline uint32_t as_hs_f32_key(uint32_t b) { return (b & 0x80000000u) ? ~b : (b | 0x80000000u); }
+
+/* The exact-quantile window pass over float32 values: for each of the two quantiles q, the
+ * number of finite values whose key is below lo[q], and a histogram of the keys in
+ * [lo[q], lo[q] + span[q]) (hist[q][key - lo[q]] += 1). Non-finite values are only counted. */
+struct as_hs_window {
+    uint32_t lo[2], span[2];
+    uint64_t *hist[2];
+    uint64_t below[2], nonfinite; /* accumulated */
+};
+void as_hs_window32(struct as_hs_window *w, const float *v, size_t n);
+void as_hs_window32_ref(struct as_hs_window *w, const float *v, size_t n);
+
 /* Order-statistic ranks (0-based) of quantile q among n values, and the interpolation weight,
  * computed in float32 (f64 = 0) or float64 (f64 = 1) as torch.quantile does. n >= 1. */
 void as_hs_rank(double q, uint64_t n, int f64, uint64_t *lo, uint64_t *hi, double *w);
@@ -55,13 +70,20 @@ double as_hs_lerp64(double a, double b, double w);
 void as_hs_linspace32(float lo, float hi, int steps, float *out);
 void as_hs_linspace64(double lo, double hi, int steps, double *out);
 
-/* Histogram counts: counts[b] += 1 for every value of x (n values, `stride` apart) that falls in
- * bin b of the n_edges edges (n_edges - 1 bins). Returns the number of values in no bin.
- * Non-finite values are skipped and counted in *nonfinite. sum (may be NULL) += the finite values. */
-uint64_t as_hs_hist32(const float *x, size_t n, size_t stride, const float *edges, int n_edges, uint64_t *counts,
+/* Histogram counts: counts[b] += 1 for every value of x[0..n) that falls in bin b of the n_edges
+ * edges (n_edges - 1 bins; torch.bucketize(right=False) - 1, compared in the input's type).
+ * Returns the number of values in no bin. Non-finite values are skipped and counted in
+ * *nonfinite. sum (may be NULL) += the sum of the finite values, taken as 8 partial sums (value
+ * j in sum j mod 8) added ((0+1)+(2+3))+((4+5)+(6+7)): the same bits on every machine. */
+uint64_t as_hs_hist32(const float *x, size_t n, const float *edges, int n_edges, uint64_t *counts,
                       uint64_t *nonfinite, double *sum);
-uint64_t as_hs_hist64(const double *x, size_t n, size_t stride, const double *edges, int n_edges,
-                      uint64_t *counts, uint64_t *nonfinite, double *sum);
+uint64_t as_hs_hist64(const double *x, size_t n, const double *edges, int n_edges, uint64_t *counts,
+                      uint64_t *nonfinite, double *sum);
+
+/* The vector instruction set of as_hs_hist32 and as_hs_window32: "auto" (the default: AVX2 when the CPU has it),
+ * "avx2" or "sse2" (on x86-64; elsewhere plain C). All give the same counts and bits. Returns -1
+ * when the name is unknown or the CPU lacks it. For tests and benchmarks. */
+int as_hs_simd_use(const char *name);
 
 /* 1 - entropy(p) / ln(n_bins), p = (counts + 1e-12) normalised (the notebook's within_similarity). */
 double as_hs_within(const uint64_t *counts, int n_bins);

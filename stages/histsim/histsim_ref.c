@@ -76,3 +76,21 @@ double as_hs_js_similarity_ref(const double *cp, const double *cq, int n_bins)
     free(q);
     return 1.0 - 0.5 * (kl_p + kl_q);
 }
+
+void as_hs_window32_ref(struct as_hs_window *w, const float *v, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        uint32_t b;
+        memcpy(&b, &v[k], 4);
+        if (as_hs_f32_nonfinite(b)) {
+            w->nonfinite++;
+            continue;
+        }
+        uint32_t key = as_hs_f32_key(b);
+        for (int q = 0; q < 2; q++) {
+            w->below[q] += key < w->lo[q];
+            if (key - w->lo[q] < w->span[q])
+                w->hist[q][key - w->lo[q]]++;
+        }
+    }
+}

@@ -243,7 +243,7 @@ static void test_histsim__bucket_edges_exact(void)
     v[n++] = e32[199];
     uint64_t counts[199] = { 0 }, nf = 0;
     double ref[199] = { 0 };
-    uint64_t outside = as_hs_hist32(v, (size_t)n, 1, e32, 200, counts, &nf, NULL);
+    uint64_t outside = as_hs_hist32(v, (size_t)n, e32, 200, counts, &nf, NULL);
     uint64_t ref_out = 0;
     for (int i = 0; i < n; i++) {
         int b = as_hs_bucket_ref(v[i], e64, 200);
@@ -260,8 +260,124 @@ static void test_histsim__bucket_edges_exact(void)
     CHECK(as_hs_bucket_ref(e64[199], e64, 200) == 198);
     CHECK(nf == 0);
     float bad[3] = { NAN, INFINITY, 0.0f };
-    as_hs_hist32(bad, 3, 1, e32, 200, counts, &nf, NULL);
+    as_hs_hist32(bad, 3, e32, 200, counts, &nf, NULL);
     CHECK(nf == 2);
+}
+
+/* The vector bucketing (float32 positions, exact walk near an edge; SSE2 and AVX2) against the plain scan, on
+ * many values: normal, on and next to every edge, outside, non-finite; edge sets with a usual
+ * span, a span tiny against the magnitude (every value takes the walk), negative and huge
+ * magnitudes; odd lengths (the scalar tail). Counts equal; sums within rounding. */
+static void test_histsim__bucket_vector_vs_ref(void)
+{
+    static const float spans[][2] = { { -1.7f, 2.3f }, { 1000.0f, 1000.001f }, { -9e-3f, -1e-3f },
+                                      { -3e30f, 5e30f }, { 0.0f, 1.0f } };
+    enum { N = 20011 };
+    float *v = malloc(N * sizeof *v);
+    double *vd = malloc(N * sizeof *vd);
+    for (size_t sp = 0; sp < sizeof spans / sizeof spans[0]; sp++) {
+        float e32[200];
+        double e64[200], e64d[200];
+        as_hs_linspace32(spans[sp][0], spans[sp][1], 200, e32);
+        as_hs_linspace64(spans[sp][0], spans[sp][1], 200, e64d);
+        for (int k = 0; k < 200; k++)
+            e64[k] = e32[k];
+        double mid = 0.5 * ((double)spans[sp][0] + spans[sp][1]), half = 0.5 * ((double)spans[sp][1] - spans[sp][0]);
+        for (int i = 0; i < N; i++) {
+            int k = i % 200, r = i % 7;
+            v[i] = r == 0 ? e32[k] : r == 1 ? nextafterf(e32[k], INFINITY) : r == 2 ? nextafterf(e32[k], -INFINITY)
+                 : r == 3 ? (float)(mid + 1.3 * half * (2 * urand() - 1))
+                          : (float)(mid + half * nrand() * 0.5);
+            if (i % 997 == 5)
+                v[i] = i % 3 ? NAN : (i % 2 ? INFINITY : -INFINITY);
+        }
+        for (int t = 0; t < 2; t++) {
+            size_t n = t ? 17 : N;
+            uint64_t got[199] = { 0 }, want[199] = { 0 }, nf = 0, want_nf = 0, want_out = 0;
+            double sum = 0, want_sum = 0;
+            uint64_t out = as_hs_hist32(v, n, e32, 200, got, &nf, &sum);
+            /* every instruction set: the same counts, the same bits of the sum */
+            static const char *const isa[] = { "sse2", "avx2" };
+            for (int q = 0; q < 2; q++) {
+                uint64_t g2[199] = { 0 }, nf2 = 0;
+                double sum2 = 0;
+                if (as_hs_simd_use(isa[q]))
+                    continue;
+                uint64_t out2 = as_hs_hist32(v, n, e32, 200, g2, &nf2, &sum2);
+                CHECK_MSG(!memcmp(g2, got, sizeof g2) && out2 == out && nf2 == nf && !memcmp(&sum2, &sum, sizeof sum),
+                          "%s differs from the default", isa[q]);
+            }
+            as_hs_simd_use("auto");
+            for (size_t i = 0; i < n; i++) {
+                if (!isfinite(v[i])) {
+                    want_nf++;
+                    continue;
+                }
+                want_sum += v[i];
+                int b = as_hs_bucket_ref(v[i], e64, 200);
+                if (b >= 0 && b < 199)
+                    want[b]++;
+                else
+                    want_out++;
+            }
+            CHECK_MSG(!memcmp(got, want, sizeof got) && out == want_out && nf == want_nf,
+                      "edges [%g, %g], n=%zu: float32 counts differ from the scan", spans[sp][0], spans[sp][1], n);
+            CHECK_CLOSE(sum, want_sum, 1e-300, 1e-12 * (double)n);
+            /* float64 values and edges */
+            for (size_t i = 0; i < n; i++)
+                vd[i] = (double)v[i] + (i % 5 == 4 ? 1e-9 * half : 0);
+            memset(got, 0, sizeof got), memset(want, 0, sizeof want);
+            nf = want_out = 0;
+            out = as_hs_hist64(vd, n, e64d, 200, got, &nf, NULL);
+            for (size_t i = 0; i < n; i++) {
+                int b = isfinite(vd[i]) ? as_hs_bucket_ref(vd[i], e64d, 200) : 0;
+                if (!isfinite(vd[i]))
+                    continue;
+                if (b >= 0 && b < 199)
+                    want[b]++;
+                else
+                    want_out++;
+            }
+            CHECK_MSG(!memcmp(got, want, sizeof got) && out == want_out && nf == want_nf,
+                      "edges [%g, %g], n=%zu: float64 counts differ from the scan", spans[sp][0], spans[sp][1], n);
+        }
+    }
+    free(v);
+    free(vd);
+}
+
+/* The window pass kernel against its scalar twin: windows below, across and above the data,
+ * one ending at the top key; values on the window ends; non-finite values; every instruction
+ * set; odd lengths. */
+static void test_histsim__window_vs_ref(void)
+{
+    enum { N = 10007 };
+    float *v = malloc(N * sizeof *v);
+    for (int i = 0; i < N; i++)
+        v[i] = i % 101 == 3 ? (i % 2 ? NAN : -INFINITY) : (float)(nrand() * (i % 13 ? 1.0 : 1e3));
+    uint32_t k0 = as_hs_key32(-1.0f), k1 = as_hs_key32(0.5f);
+    v[10] = as_hs_unkey32(k0), v[11] = as_hs_unkey32(k0 - 1), v[12] = as_hs_unkey32(k1 + 4095);
+    uint32_t lo[4][2] = { { k0, k1 }, { 0, 0xfffff000u }, { k1, k0 }, { k0 - 100, k0 } }; /* 2nd: ends at 2^32 */
+    static const char *const isa[] = { "sse2", "avx2" };
+    for (int c = 0; c < 4; c++)
+        for (int q = 0; q < 2; q++)
+            for (size_t n = N - 7; n <= N; n += 7) {
+                uint64_t *h = calloc(4 * 4096, sizeof *h);
+                struct as_hs_window want = { { lo[c][0], lo[c][1] }, { 4096, 4096 }, { h, h + 4096 }, { 0, 0 }, 0 };
+                struct as_hs_window got = want;
+                got.hist[0] = h + 2 * 4096, got.hist[1] = h + 3 * 4096;
+                as_hs_window32_ref(&want, v, n);
+                if (as_hs_simd_use(isa[q]))
+                    goto next;
+                as_hs_window32(&got, v, n);
+                CHECK_MSG(got.below[0] == want.below[0] && got.below[1] == want.below[1] &&
+                              got.nonfinite == want.nonfinite && !memcmp(h, h + 2 * 4096, 2 * 4096 * sizeof *h),
+                          "window case %d, %s, n=%zu: differs from the scalar twin", c, isa[q], n);
+            next:
+                free(h);
+            }
+    as_hs_simd_use("auto");
+    free(v);
 }
 
 static void test_histsim__entropy_kernels(void)
@@ -419,6 +535,8 @@ int main(void)
 {
     TEST_RUN(test_histsim__comparison_helpers);
     TEST_RUN(test_histsim__bucket_edges_exact);
+    TEST_RUN(test_histsim__bucket_vector_vs_ref);
+    TEST_RUN(test_histsim__window_vs_ref);
     TEST_RUN(test_histsim__entropy_kernels);
     TEST_RUN(test_histsim__random_normal);
     TEST_RUN(test_histsim__sample_window_miss_falls_back);
