@@ -178,16 +178,16 @@ cat > long.yaml <<'EOF'
 output: out/long.h5
 models:
   - name: l-a
-    synthetic: {layers: 24, heads: 8, seq_len: 512, seed: 21}
+    synthetic: {layers: 36, heads: 8, seq_len: 512, seed: 21}
   - name: l-b
-    synthetic: {layers: 24, heads: 8, seq_len: 384, seed: 22}
+    synthetic: {layers: 36, heads: 8, seq_len: 384, seed: 22}
   - name: l-c
-    synthetic: {layers: 20, heads: 8, seq_len: 448, seed: 23}
+    synthetic: {layers: 30, heads: 8, seq_len: 448, seed: 23}
 stages:
   histsim: {}
   monotonicity: {}
 EOF
-long_units=68
+long_units=102
 t0=$(date +%s.%N)
 check_cmd "reference: mpirun -np 2 run long.yaml (uninterrupted)" run_np 2 run long.yaml -o long-ref.h5 --quiet
 tref=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
