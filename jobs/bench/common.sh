@@ -7,6 +7,7 @@
 #   --keep             keep the scratch folder at the end
 #   --np N             MPI ranks for attnstat (default 2)
 #   --torch-threads N  torch.set_num_threads for the notebook (default: torch's own default)
+#   --case NAME        only the case NAME (benchmarks with several cases, e.g. mpt-7b)
 # Environment: ATTNSTAT (default build-bench/attnstat, built if missing), PY (default /usr/bin/python3).
 
 set -euo pipefail
@@ -20,13 +21,14 @@ KEEP=0
 NP=2
 TORCH_THREADS=""
 SCRATCH=""
+ONLY_CASE=""
 # Address-space cap for the notebook runs (KiB): a notebook that needs more fails with
 # "can't allocate memory" (reported as OOM) instead of pushing the machine into swap/OOM-kill.
 NB_ULIMIT_KB=${NB_ULIMIT_KB:-$((20 * 1024 * 1024))}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 bench_usage() {
-    sed -n '4,10p' "$BENCH/common.sh" | sed 's/^# \{0,1\}//'
+    sed -n '4,11p' "$BENCH/common.sh" | sed 's/^# \{0,1\}//'
 }
 
 bench_parse_args() {    # bench_parse_args NAME "$@"
@@ -40,6 +42,7 @@ bench_parse_args() {    # bench_parse_args NAME "$@"
             --dir=*) SCRATCH=${1#--dir=} ;;
             --np) NP=${2:?--np needs a number}; shift ;;
             --torch-threads) TORCH_THREADS=${2:?--torch-threads needs a number}; shift ;;
+            --case) ONLY_CASE=${2:?--case needs a name}; shift ;;
             -h|--help) bench_usage; exit 0 ;;
             *) echo "bench: unknown option '$1'" >&2; bench_usage >&2; exit 2 ;;
         esac
