@@ -1,4 +1,5 @@
-/* as_math.h: a vectorised float64 exp for the softmaxes (monotonicity, activations).
+/* as_math.h: a vectorised float64 exp for the softmaxes (monotonicity, activations), and the
+ * fixed combination of 8 partial sums the vector kernels share.
  *
  * exp(x) = 2^n * p(r): n = round(x / ln 2), r = x - n ln2 (Cody-Waite, two constants),
  * p = the degree-12 Taylor polynomial of e^r on |r| <= ln2/2 (truncation < 2e-18 relative),
@@ -55,6 +56,24 @@ static inline double as_exp_poly(double r)
     return p;
 }
 
+/* The one way 8 partial sums l[0..8) are combined (vector kernels keep value j in sum j mod 8,
+ * whatever their width): ((0+1)+(2+3))+((4+5)+(6+7)). */
+static inline double as_sum8(const double *l)
+{
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+/* 2^n for t = x log2e + AS_EXP_SHIFT: the integer n sits in t's low bits. */
+static inline double as_exp_scale(double t)
+{
+    int64_t ni;
+    memcpy(&ni, &t, 8);
+    uint64_t bits = (uint64_t)((ni - INT64_C(0x4338000000000000)) + 1023) << 52;
+    double scale;
+    memcpy(&scale, &bits, 8);
+    return scale;
+}
+
 static inline double as_exp1(double x)
 {
     if (!(x >= AS_EXP_MIN)) /* also NaN */
@@ -64,13 +83,7 @@ static inline double as_exp1(double x)
     double t = x * AS_EXP_LOG2E + AS_EXP_SHIFT;
     double n = t - AS_EXP_SHIFT;
     double r = (x - n * AS_EXP_LN2_HI) - n * AS_EXP_LN2_LO;
-    int64_t ni;
-    memcpy(&ni, &t, 8);
-    ni = (ni - INT64_C(0x4338000000000000)) + 1023; /* the integer n sits in t's low bits */
-    uint64_t bits = (uint64_t)ni << 52;
-    double scale;
-    memcpy(&scale, &bits, 8);
-    return as_exp_poly(r) * scale;
+    return as_exp_poly(r) * as_exp_scale(t);
 }
 
 #if defined(__SSE2__)

@@ -117,12 +117,8 @@ int as_act_scores(const void *q, const void *k, enum as_dtype dtype, int64_t n, 
 int as_act_softmax_hist(const double *x, int64_t c, double scale, const struct as_act_logbins *pb, int64_t *counts,
                         struct as_error *err);
 
-/* The vector instruction set of the kernels' loops: "auto" (the default: the widest the CPU
- * has), "avx512", "avx2", "sse2" (x86-64) or "scalar". All give the same bits (8 partial sums in
- * a fixed order whatever the width). Returns -1 when the name is unknown or the CPU lacks it.
- * Not thread-safe: for tests and benchmarks. */
-int as_act_simd_use(const char *name);
-const char *as_act_simd_name(void);
+/* The row loops use the vector instruction set of as_simd_level() (pipeline/as_simd.h):
+ * AVX-512, AVX2, SSE2 or plain C, all with the same bits. */
 
 /* ---- naive twins (activations_ref.c): plain loops in double, obviously correct, slow. */
 

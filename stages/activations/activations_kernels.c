@@ -9,6 +9,7 @@
 #include "activations.h"
 #include "as_math.h"
 #include "as_prof.h"
+#include "as_simd.h"
 #include "as_util.h"
 
 /* ---- moments */
@@ -188,21 +189,6 @@ int64_t as_act_logbins_find(const struct as_act_logbins *b, double p) { return l
  * is off by < 1e-8, and the computed p and edges by a few ulp, far below this. */
 #define PROB_T_SLACK 1e-6
 
-static inline double simd_chains_sum(const double *l)
-{
-    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-}
-
-static inline double simd_exp_scale(double t) /* as_exp1's 2^n from t = x log2e + shift */
-{
-    int64_t ni;
-    memcpy(&ni, &t, 8);
-    uint64_t bits = (uint64_t)((ni - INT64_C(0x4338000000000000)) + 1023) << 52;
-    double s;
-    memcpy(&s, &bits, 8);
-    return s;
-}
-
 #define SIMD_ISA scalar
 #define SIMD_TARGET
 #define VD double
@@ -228,7 +214,7 @@ static inline double simd_exp_scale(double t) /* as_exp1's 2^n from t = x log2e 
 #define VOR(a, b) ((a) || (b))
 #define VSEL(m, a, b) ((m) ? (a) : (b))
 #define VINRANGE(v, lo, hi) ((v) >= (lo) && (v) <= (hi))
-#define VEXP_BITS(t) simd_exp_scale(t)
+#define VEXP_BITS(t) as_exp_scale(t)
 #include "activations_simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -357,6 +343,7 @@ struct simd_ops {
             lin_bins_##isa##_f32, lin_bins_##isa##_f64, sum_##isa##_f32, sum_##isa##_f64                 \
     }
 
+/* indexed by enum as_simd, up to the widest this build has */
 static const struct simd_ops simd_table[] = {
     SIMD_OPS(scalar),
 #ifdef AS_ACT_X86
@@ -365,47 +352,12 @@ static const struct simd_ops simd_table[] = {
     SIMD_OPS(avx512),
 #endif
 };
-static const struct simd_ops *simd_cur;
-
-static int simd_supported(const struct simd_ops *o)
-{
-#ifdef AS_ACT_X86
-    __builtin_cpu_init();
-    if (!strcmp(o->name, "avx2"))
-        return __builtin_cpu_supports("avx2");
-    if (!strcmp(o->name, "avx512"))
-        return __builtin_cpu_supports("avx512f");
-#endif
-    (void)o;
-    return 1;
-}
 
 static const struct simd_ops *simd_ops(void)
 {
-    if (!simd_cur) /* the widest the CPU has: the table is in increasing width */
-        for (size_t i = 0; i < sizeof simd_table / sizeof *simd_table; i++)
-            if (simd_supported(&simd_table[i]))
-                simd_cur = &simd_table[i];
-    return simd_cur;
+    size_t l = (size_t)as_simd_level(), top = sizeof simd_table / sizeof *simd_table - 1;
+    return &simd_table[l < top ? l : top];
 }
-
-int as_act_simd_use(const char *name)
-{
-    if (!strcmp(name, "auto")) {
-        simd_cur = NULL;
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof simd_table / sizeof *simd_table; i++)
-        if (!strcmp(simd_table[i].name, name)) {
-            if (!simd_supported(&simd_table[i]))
-                return -1;
-            simd_cur = &simd_table[i];
-            return 0;
-        }
-    return -1;
-}
-
-const char *as_act_simd_name(void) { return simd_ops()->name; }
 
 /* ---- moments and linear histograms (the vector loops above) */
 

@@ -49,7 +49,7 @@ void as_act_softmax_hist_ref(const double *x, int64_t c, double scale, const dou
         e[j] = as_exp1((x[j] - mx) * scale);
         lane[j % 8] += e[j];
     }
-    double inv = 1.0 / (((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])));
+    double inv = 1.0 / as_sum8(lane);
     for (int64_t j = 0; j < c; j++) {
         double p = e[j] * inv;
         int64_t b = find_bin_ref(edges, nbins, p < 1 ? p : 1.0);

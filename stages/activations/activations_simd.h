@@ -12,12 +12,12 @@
  *   VM, VLT VGT VEQ VAND VOR VSEL(m, a, b)   lane masks: comparisons (false for NaN), logic,
  *                     m ? a : b
  *   VINRANGE(v, lo, hi)   all lanes in [lo, hi] (false for NaN)
- *   VEXP_BITS(t)      as_exp1's 2^n scale: (bits(t) - 0x4338000000000000 + 1023) << 52
+ *   VEXP_BITS(t)      as_exp_scale lane by lane: (bits(t) - 0x4338000000000000 + 1023) << 52
  *
  * Determinism across instruction sets: every sum is split over SIMD_CHAINS = 8 partial sums,
  * element j of a loop going to chain j mod 8 whatever the vector width (8 scalars, 4 SSE2
  * registers of 2 lanes, 2 AVX2 registers of 4, 1 AVX-512 register), combined in one fixed tree
- * (simd_chains_sum). Every lane does the same IEEE operations as as_exp1 (pipeline/as_math.h)
+ * (as_sum8). Every lane does the same IEEE operations as as_exp1 (pipeline/as_math.h)
  * with no FMA (-ffp-contract=off), so every set gives the same bits on every machine. */
 
 #ifndef SIMD_X_PASS
@@ -109,7 +109,7 @@ static SIMD_TARGET double SIMD_NAME(row_accum)(const X_T *restrict x, double *re
         p[j] = first ? v : p[j] + v;
         lane[j % SIMD_CHAINS] += d * d;
     }
-    return simd_chains_sum(lane);
+    return as_sum8(lane);
 }
 
 #ifdef X_F64 /* once per instruction set */
@@ -132,7 +132,7 @@ static SIMD_TARGET double SIMD_NAME(sq_dev)(const double *restrict p, int64_t n,
         double d = p[j] - m;
         lane[j % SIMD_CHAINS] += d * d;
     }
-    return simd_chains_sum(lane);
+    return as_sum8(lane);
 }
 #endif
 
@@ -208,7 +208,7 @@ static SIMD_TARGET double SIMD_NAME(row_exp)(const X_T *restrict x, int64_t c, d
         ex[j] = as_exp1(z[j]);
         lane[j % SIMD_CHAINS] += ex[j];
     }
-    return simd_chains_sum(lane);
+    return as_sum8(lane);
 }
 
 #ifdef X_F64 /* once per instruction set */
@@ -292,7 +292,7 @@ static SIMD_TARGET double SIMD_NAME(sum)(const X_T *restrict x, int64_t n, int d
         double v = x[j], d = v - m;
         lane[j % SIMD_CHAINS] += dev ? d * d : v;
     }
-    return simd_chains_sum(lane);
+    return as_sum8(lane);
 }
 
 #undef SIMD_NV

@@ -80,11 +80,6 @@ uint64_t as_hs_hist32(const float *x, size_t n, const float *edges, int n_edges,
 uint64_t as_hs_hist64(const double *x, size_t n, const double *edges, int n_edges, uint64_t *counts,
                       uint64_t *nonfinite, double *sum);
 
-/* The vector instruction set of as_hs_hist32 and as_hs_window32: "auto" (the default: AVX2 when the CPU has it),
- * "avx2" or "sse2" (on x86-64; elsewhere plain C). All give the same counts and bits. Returns -1
- * when the name is unknown or the CPU lacks it. For tests and benchmarks. */
-int as_hs_simd_use(const char *name);
-
 /* 1 - entropy(p) / ln(n_bins), p = (counts + 1e-12) normalised (the notebook's within_similarity). */
 double as_hs_within(const uint64_t *counts, int n_bins);
 /* 1 - JS(p, q), p and q from counts as above then the notebook's extra 1e-12 smoothing; natural log. */

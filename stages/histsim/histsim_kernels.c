@@ -8,6 +8,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "as_math.h"
+#include "as_simd.h"
 #include "as_util.h"
 #include "histsim.h"
 
@@ -69,8 +71,8 @@ void as_hs_linspace64(double lo, double hi, int steps, double *out)
  * The bin of v is torch.bucketize(v, edges, right=False) - 1: i = the number of edges < v, bin
  * i - 1 for i in 1..nb; v <= e0 or v > e_nb is in no bin. The edges are nearly equidistant, so
  * g = (v - e0) * nb / (e_nb - e0) is v's position in bins up to the edges' rounding: where g is
- * more than `slack` from an integer, its integer part is the bin (the fast path, four values at
- * a time with SSE2); elsewhere (and for NaN and inf) the exact walk over the edges decides. */
+ * more than `slack` from an integer, its integer part is the bin (the fast path, 8 values a
+ * step); elsewhere (and for NaN and inf) the exact walk over the edges decides. */
 
 struct hs_fast {
     double e0, inv, slack, nb;
@@ -205,57 +207,26 @@ __attribute__((target("avx2"))) static size_t hs_fast_avx2(const struct hs_fast3
 }
 #endif
 
-static int hs_use_avx2 = -1; /* -1: not decided yet */
-
-#ifdef HS_HAVE_AVX2
-static int hs_avx2(void)
+static void hs_fast_bins(const struct hs_fast32 *f, const float *x, size_t n, int32_t *kb, double *lane)
 {
-    if (hs_use_avx2 < 0) {
-        __builtin_cpu_init();
-        hs_use_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
-    return hs_use_avx2;
-}
-#endif
-
-static void hs_fast_bins(const struct hs_fast *fd, const float *x, size_t n, int32_t *kb, double *lane)
-{
-    struct hs_fast32 f = { (float)fd->e0, (float)fd->inv, (float)fd->slack, (float)fd->nb };
     size_t j = 0;
+    enum as_simd l = as_simd_level();
 #ifdef HS_HAVE_AVX2
-    if (hs_avx2())
-        j = hs_fast_avx2(&f, x, n, kb, lane);
+    if (l >= AS_SIMD_AVX2)
+        j = hs_fast_avx2(f, x, n, kb, lane);
     else
 #endif
 #if defined(__SSE2__)
-        j = hs_fast_sse2(&f, x, n, kb, lane);
+    if (l >= AS_SIMD_SSE2)
+        j = hs_fast_sse2(f, x, n, kb, lane);
 #endif
-    hs_fast_tail(&f, x, j, n, kb, lane);
+    hs_fast_tail(f, x, j, n, kb, lane);
 }
 
 /* ---- the window pass: keys are compared as signed integers after flipping the sign bit
  * (sk = key ^ 2^31 = b ^ ((b >> 31 arithmetic) & 0x7fffffff)), which SSE2 and AVX2 can do; a
  * step with a value inside a window counts its values one by one. Lane counters are 32-bit:
  * a call of more than 2^31 values goes the scalar way after that. */
-
-static void hs_window_scalar(struct as_hs_window *w, const float *v, size_t j, size_t n)
-{
-    for (; j < n; j++) {
-        uint32_t b;
-        memcpy(&b, &v[j], 4);
-        if (as_hs_f32_nonfinite(b)) {
-            w->nonfinite++;
-            continue;
-        }
-        uint32_t key = as_hs_f32_key(b), d0 = key - w->lo[0], d1 = key - w->lo[1];
-        w->below[0] += key < w->lo[0];
-        w->below[1] += key < w->lo[1];
-        if (d0 < w->span[0])
-            w->hist[0][d0]++;
-        if (d1 < w->span[1])
-            w->hist[1][d1]++;
-    }
-}
 
 /* the in-window values of v[j .. j+m): counted into the histograms only */
 static void hs_window_inside(struct as_hs_window *w, const float *v, size_t j, size_t m)
@@ -271,6 +242,23 @@ static void hs_window_inside(struct as_hs_window *w, const float *v, size_t j, s
         if (d1 < w->span[1])
             w->hist[1][d1]++;
     }
+}
+
+/* v[j .. n) one by one: the scalar tail */
+static void hs_window_scalar(struct as_hs_window *w, const float *v, size_t j, size_t n)
+{
+    for (size_t q = j; q < n; q++) {
+        uint32_t b;
+        memcpy(&b, &v[q], 4);
+        if (as_hs_f32_nonfinite(b)) {
+            w->nonfinite++;
+            continue;
+        }
+        uint32_t key = as_hs_f32_key(b);
+        w->below[0] += key < w->lo[0];
+        w->below[1] += key < w->lo[1];
+    }
+    hs_window_inside(w, v, j, n - j);
 }
 
 static uint32_t hs_window_end(const struct as_hs_window *w, int q) /* clamped to the top key (a NaN) */
@@ -351,47 +339,22 @@ __attribute__((target("avx2"))) static size_t hs_window_avx2(struct as_hs_window
 void as_hs_window32(struct as_hs_window *w, const float *v, size_t n)
 {
     size_t j = 0;
+    enum as_simd l = as_simd_level();
 #ifdef HS_HAVE_AVX2
-    if (hs_avx2())
+    if (l >= AS_SIMD_AVX2)
         j = hs_window_avx2(w, v, n);
     else
 #endif
 #if defined(__SSE2__)
+    if (l >= AS_SIMD_SSE2)
         j = hs_window_sse2(w, v, n);
 #endif
     hs_window_scalar(w, v, j, n);
 }
 
-int as_hs_simd_use(const char *name)
-{
-    if (!strcmp(name, "auto")) {
-        hs_use_avx2 = -1;
-        return 0;
-    }
-#ifdef HS_HAVE_AVX2
-    if (!strcmp(name, "avx2")) {
-        __builtin_cpu_init();
-        if (!__builtin_cpu_supports("avx2"))
-            return -1;
-        hs_use_avx2 = 1;
-        return 0;
-    }
-#endif
-    if (!strcmp(name, "sse2")) {
-        hs_use_avx2 = 0;
-        return 0;
-    }
-    return -1;
-}
-
 #define HS_CHUNK 1024 /* values per hs_fast_bins call */
 #define HS_COPIES 8   /* interleaved counters: runs of equal bins do not wait on each other */
 #define HS_LOCAL 256  /* bins up to which the copies live on the stack */
-
-static double hs_lanes_sum(const double *l)
-{
-    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-}
 
 /* One value that the fast path left to the walk: counts or not, into counter copy cnt. */
 static void hs_slow_one(const float *edges, int nb, const struct hs_fast *f, float v, int32_t k, uint64_t *cnt,
@@ -410,6 +373,7 @@ uint64_t as_hs_hist32(const float *x, size_t n, const float *edges, int n_edges,
 {
     int nb = n_edges - 1;
     struct hs_fast f = hs_fast_init(edges[0], edges[nb], nb, FLT_EPSILON);
+    struct hs_fast32 f32 = { (float)f.e0, (float)f.inv, (float)f.slack, (float)f.nb };
     uint64_t local[HS_COPIES * HS_LOCAL], outside = 0;
     int32_t kb[HS_CHUNK];
     double lane[8] = { 0 };
@@ -422,7 +386,7 @@ uint64_t as_hs_hist32(const float *x, size_t n, const float *edges, int n_edges,
     for (size_t i0 = 0; i0 < n; i0 += HS_CHUNK) {
         size_t m = n - i0 < HS_CHUNK ? n - i0 : HS_CHUNK;
         /* chains by index in the chunk: chunks are multiples of 8, so j % 8 of the whole call */
-        hs_fast_bins(&f, x + i0, m, kb, lane);
+        hs_fast_bins(&f32, x + i0, m, kb, lane);
         for (size_t j0 = 0; j0 < m; j0 += HS_COPIES) {
             const int32_t *k = kb + j0;
             if (AS_LIKELY(copies > 1 && j0 + HS_COPIES <= m &&
@@ -448,7 +412,7 @@ uint64_t as_hs_hist32(const float *x, size_t n, const float *edges, int n_edges,
             counts[b] += t;
         }
     if (sum)
-        *sum += hs_lanes_sum(lane);
+        *sum += as_sum8(lane);
     return outside;
 }
 
@@ -473,7 +437,7 @@ uint64_t as_hs_hist64(const double *x, size_t n, const double *edges, int n_edge
             counts[k]++;
     }
     if (sum)
-        *sum += hs_lanes_sum(lane);
+        *sum += as_sum8(lane);
     return outside;
 }
 

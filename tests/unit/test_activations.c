@@ -13,6 +13,7 @@
 
 #include "activations/activations.h"
 #include "as_stage.h"
+#include "as_simd.h"
 #include "as_test.h"
 
 extern const struct as_stage_ops as_stage_activations;
@@ -561,7 +562,7 @@ static void test_activations__simd_bitwise(void)
     memset(r, 0, sizeof r);
     int ran = 0;
     for (int s = 0; s < nisa; s++) {
-        if (as_act_simd_use(isa[s])) {
+        if (as_simd_force(isa[s])) {
             fprintf(stderr, "  %s: not on this CPU\n", isa[s]);
             continue;
         }
@@ -576,13 +577,13 @@ static void test_activations__simd_bitwise(void)
         if (s > 0)
             CHECK_MSG(!memcmp(&r[s], &r[0], sizeof r[0]), "%s and scalar differ", isa[s]);
     }
-    as_act_simd_use("auto");
-    CHECK(ran & 1 && (ran & 2 || strcmp(as_act_simd_name(), "scalar") == 0));
-    fprintf(stderr, "  auto picks %s\n", as_act_simd_name());
+    as_simd_force("auto");
+    CHECK(ran & 1 && (ran & 2 || strcmp(as_simd_name(as_simd_level()), "scalar") == 0));
+    fprintf(stderr, "  auto picks %s\n", as_simd_name(as_simd_level()));
     int64_t want[100] = { 0 };
     as_act_hist_ref(lb.edges, lb.n, x, nx, want);
     CHECK(!memcmp(want, r[0].hist[1], sizeof want));
-    CHECK(as_act_simd_use("avx1024") == -1);
+    CHECK(as_simd_force("avx1024") == -1);
     free(q), free(k), free(x), free(qf), free(kf), free(xf);
     as_act_logbins_release(&pb);
     as_act_linbins_release(&lb);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "as_simd.h"
 #include "as_test.h"
 #include "as_test_stage.h"
 #include "histsim/histsim.h"
@@ -264,7 +265,7 @@ static void test_histsim__bucket_edges_exact(void)
     CHECK(nf == 2);
 }
 
-/* The vector bucketing (float32 positions, exact walk near an edge; SSE2 and AVX2) against the plain scan, on
+/* The vector bucketing (float32 positions, exact walk near an edge; plain C, SSE2 and AVX2) against the plain scan, on
  * many values: normal, on and next to every edge, outside, non-finite; edge sets with a usual
  * span, a span tiny against the magnitude (every value takes the walk), negative and huge
  * magnitudes; odd lengths (the scalar tail). Counts equal; sums within rounding. */
@@ -297,17 +298,17 @@ static void test_histsim__bucket_vector_vs_ref(void)
             double sum = 0, want_sum = 0;
             uint64_t out = as_hs_hist32(v, n, e32, 200, got, &nf, &sum);
             /* every instruction set: the same counts, the same bits of the sum */
-            static const char *const isa[] = { "sse2", "avx2" };
-            for (int q = 0; q < 2; q++) {
+            static const char *const isa[] = { "scalar", "sse2", "avx2" };
+            for (int q = 0; q < 3; q++) {
                 uint64_t g2[199] = { 0 }, nf2 = 0;
                 double sum2 = 0;
-                if (as_hs_simd_use(isa[q]))
+                if (as_simd_force(isa[q]))
                     continue;
                 uint64_t out2 = as_hs_hist32(v, n, e32, 200, g2, &nf2, &sum2);
                 CHECK_MSG(!memcmp(g2, got, sizeof g2) && out2 == out && nf2 == nf && !memcmp(&sum2, &sum, sizeof sum),
                           "%s differs from the default", isa[q]);
             }
-            as_hs_simd_use("auto");
+            as_simd_force("auto");
             for (size_t i = 0; i < n; i++) {
                 if (!isfinite(v[i])) {
                     want_nf++;
@@ -358,16 +359,16 @@ static void test_histsim__window_vs_ref(void)
     uint32_t k0 = as_hs_key32(-1.0f), k1 = as_hs_key32(0.5f);
     v[10] = as_hs_unkey32(k0), v[11] = as_hs_unkey32(k0 - 1), v[12] = as_hs_unkey32(k1 + 4095);
     uint32_t lo[4][2] = { { k0, k1 }, { 0, 0xfffff000u }, { k1, k0 }, { k0 - 100, k0 } }; /* 2nd: ends at 2^32 */
-    static const char *const isa[] = { "sse2", "avx2" };
+    static const char *const isa[] = { "scalar", "sse2", "avx2" };
     for (int c = 0; c < 4; c++)
-        for (int q = 0; q < 2; q++)
+        for (int q = 0; q < 3; q++)
             for (size_t n = N - 7; n <= N; n += 7) {
                 uint64_t *h = calloc(4 * 4096, sizeof *h);
                 struct as_hs_window want = { { lo[c][0], lo[c][1] }, { 4096, 4096 }, { h, h + 4096 }, { 0, 0 }, 0 };
                 struct as_hs_window got = want;
                 got.hist[0] = h + 2 * 4096, got.hist[1] = h + 3 * 4096;
                 as_hs_window32_ref(&want, v, n);
-                if (as_hs_simd_use(isa[q]))
+                if (as_simd_force(isa[q]))
                     goto next;
                 as_hs_window32(&got, v, n);
                 CHECK_MSG(got.below[0] == want.below[0] && got.below[1] == want.below[1] &&
@@ -376,7 +377,7 @@ static void test_histsim__window_vs_ref(void)
             next:
                 free(h);
             }
-    as_hs_simd_use("auto");
+    as_simd_force("auto");
     free(v);
 }
 
