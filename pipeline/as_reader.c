@@ -163,6 +163,9 @@ int as_tensor_file_read(struct as_tensor_file *tf, const int64_t *start, const i
                         enum as_dtype out, void *dst, struct as_error *err)
 {
     const struct as_tensor_info *ti = tf->ops->info(tf->r);
+    if (out != AS_DTYPE_F32 && out != AS_DTYPE_F64)
+        return as_error_set(err, AS_ERR_INTERNAL, "'%s': read into %s: only float32 or float64", tf->path,
+                            (unsigned)out < AS_DTYPE_COUNT ? as_dtype_traits[out].name : "an unknown dtype");
     if (as_slab_check(ti, start, count, tf->path, err))
         return -1;
     if (tf->ops->read(tf->r, start, count, out, dst, err))

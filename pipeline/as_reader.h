@@ -34,8 +34,9 @@ struct as_reader_ops {
     int (*open)(struct as_reader **out, const char *path, const char *key, struct as_error *err);
     /* Borrowed; valid until close(). */
     const struct as_tensor_info *(*info)(const struct as_reader *r);
-    /* Read the hyperslab start[d] .. start[d]+count[d]-1 of every dim d, converted to `out`
-     * (AS_DTYPE_F32 or AS_DTYPE_F64), into dst in C order. Bounds are checked. */
+    /* Read the hyperslab start[d] .. start[d]+count[d]-1 of every dim d, converted to `out`,
+     * into dst in C order. The caller (as_tensor_file_read) has checked the slab against
+     * info()'s shape and that out is AS_DTYPE_F32 or AS_DTYPE_F64. */
     int (*read)(struct as_reader *r, const int64_t *start, const int64_t *count,
                 enum as_dtype out, void *dst, struct as_error *err);
     void (*close)(struct as_reader *r);    /* NULL-safe */

@@ -359,9 +359,6 @@ static int pt_read(struct as_reader *r, const int64_t *start, const int64_t *cou
                    struct as_error *err)
 {
     const struct as_tensor_info *ti = &r->ti;
-    if (out != AS_DTYPE_F32 && out != AS_DTYPE_F64)
-        return as_error_set(err, AS_ERR_INTERNAL, "'%s': read into %s (only float32 or float64)", r->path,
-                            (unsigned)out < AS_DTYPE_COUNT ? as_dtype_traits[out].name : "an unknown dtype");
     int64_t n = as_shape_numel(ti->ndim, count);
     if (n <= 0)
         return n < 0 ? as_error_set(err, AS_ERR_INTERNAL, "'%s': bad slab", r->path) : 0;

@@ -394,11 +394,6 @@ static const struct as_tensor_info *st_info(const struct as_reader *r) { return 
 static int st_read(struct as_reader *r, const int64_t *start, const int64_t *count, enum as_dtype out,
                    void *dst, struct as_error *err)
 {
-    if (out != AS_DTYPE_F32 && out != AS_DTYPE_F64)
-        return as_error_set(err, AS_ERR_INTERNAL, "'%s': read into %s: only float32 or float64", r->path,
-                            (unsigned)out < AS_DTYPE_COUNT ? as_dtype_traits[out].name : "?");
-    if (as_slab_check(&r->ti, start, count, r->path, err))
-        return -1;
     return as_flat_read(r->fd, r->path, &r->ti, start, count, out, dst, err);
 }
 

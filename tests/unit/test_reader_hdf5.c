@@ -108,10 +108,10 @@ static void check_tensor(json_t *t)
         }
         count[0] = ti->shape[0] + 1;
         double one;
-        CHECK(ops->read(tf.r, start, count, AS_DTYPE_F64, &one, &err) == -1);
+        CHECK(as_tensor_file_read(&tf, start, count, AS_DTYPE_F64, &one, &err) == -1);
         count[0] = ti->shape[0];
     }
-    CHECK(ops->read(tf.r, start, count, AS_DTYPE_F16, all, &err) == -1);
+    CHECK(as_tensor_file_read(&tf, start, count, AS_DTYPE_F16, all, &err) == -1);
 out:
     free(all);
     as_tensor_file_close(&tf);
