@@ -1,8 +1,10 @@
-/* as_test_reader.c: slab checks shared by the reader tests. */
+/* as_test_reader.c: slab checks and the fixture-driven checks shared by the reader tests. */
 #include "as_test_reader.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "as_test.h"
 
@@ -83,4 +85,202 @@ void as_test_check_slabs(struct as_tensor_file *tf, const double *all)
         }
         as_test_check_slab(tf, all, start, count, "last element");
     }
+}
+
+/* ---- the format-independent half of the reader tests, over tests/fixtures/readers */
+
+static json_t *fixture_values;
+
+json_t *as_test_reader_values(void)
+{
+    if (!fixture_values) {
+        json_error_t je;
+        fixture_values = json_load_file(AS_TEST_READER_FIXTURES "values.json", 0, &je);
+        CHECK_MSG(fixture_values != NULL, "%s:%d: %s", AS_TEST_READER_FIXTURES "values.json", je.line, je.text);
+        CHECK(json_integer_value(json_object_get(fixture_values, "version")) == 1);
+    }
+    return fixture_values;
+}
+
+void as_test_reader_values_release(void)
+{
+    json_decref(fixture_values);
+    fixture_values = NULL;
+}
+
+int as_test_has_ext(const char *file, const char *ext)
+{
+    return file && strlen(file) > strlen(ext) && !strcmp(file + strlen(file) - strlen(ext), ext);
+}
+
+void as_test_list_cb(void *ctx, const char *key, const struct as_tensor_info *ti, const char *extra)
+{
+    struct as_test_listed *l = ctx;
+    if (l->n < 16) {
+        snprintf(l->keys[l->n], sizeof l->keys[0], "%s", key);
+        snprintf(l->extras[l->n], sizeof l->extras[0], "%s", extra ? extra : "(null)");
+    }
+    l->n++;
+    CHECK(ti != NULL && ti->ndim >= 0 && ti->ndim <= AS_MAX_DIMS && ti->dtype < AS_DTYPE_COUNT);
+}
+
+/* One tensor of values.json: info, every value through the slab series, bad requests. */
+static void check_tensor(const struct as_reader_ops *ops, json_t *t, as_test_tensor_hook hook)
+{
+    char path[512];
+    const char *file = json_string_value(json_object_get(t, "file"));
+    const char *key = json_string_value(json_object_get(t, "key")); /* NULL for json null */
+    json_t *shape = json_object_get(t, "shape"), *vals = json_object_get(t, "values");
+    snprintf(path, sizeof path, AS_TEST_READER_FIXTURES "%s", file);
+    struct as_error err = { 0 };
+    CHECK(as_reader_for_path(path, &err) == ops);
+    struct as_tensor_file tf;
+    if (as_tensor_file_open(&tf, NULL, path, key, &err)) {
+        CHECK_MSG(0, "open %s key '%s': %s", path, key ? key : "(null)", err.msg);
+        return;
+    }
+    const struct as_tensor_info *ti = as_tensor_file_info(&tf);
+    CHECK_MSG(!strcmp(as_dtype_traits[ti->dtype].name, json_string_value(json_object_get(t, "dtype"))),
+              "%s '%s': dtype %s", path, key, as_dtype_traits[ti->dtype].name);
+    CHECK_MSG(ti->ndim == (int)json_array_size(shape), "%s '%s': ndim %d", path, key, ti->ndim);
+    int nd = ti->ndim;
+    for (int d = 0; d < nd && d < (int)json_array_size(shape); d++)
+        CHECK(ti->shape[d] == json_integer_value(json_array_get(shape, d)));
+    int64_t numel = as_shape_numel(nd, ti->shape);
+    CHECK((size_t)numel == json_array_size(vals));
+    CHECK(ti->nbytes == numel * (int64_t)as_dtype_traits[ti->dtype].size);
+    if (hook)
+        hook(path, key, ti, vals);
+    double *all = malloc((json_array_size(vals) + 1) * sizeof *all);
+    AS_ASSERT(all);
+    for (size_t i = 0; i < json_array_size(vals); i++)
+        all[i] = json_number_value(json_array_get(vals, i));
+    if ((size_t)numel != json_array_size(vals) || ti->ndim != (int)json_array_size(shape))
+        goto out;
+
+    as_test_check_slabs(&tf, all);
+    int64_t start[AS_MAX_DIMS] = { 0 }, count[AS_MAX_DIMS];
+    for (int d = 0; d < nd; d++)
+        count[d] = ti->shape[d];
+    /* requests outside the shape and into an unsupported type fail cleanly */
+    if (nd > 0) {
+        count[0] = ti->shape[0] + 1;
+        double one;
+        CHECK(as_tensor_file_read(&tf, start, count, AS_DTYPE_F64, &one, &err) == -1);
+        count[0] = ti->shape[0];
+    }
+    CHECK(as_tensor_file_read(&tf, start, count, AS_DTYPE_F16, all, &err) == -1);
+out:
+    free(all);
+    as_tensor_file_close(&tf);
+}
+
+int as_test_reader_tensors(const struct as_reader_ops *ops, const char *ext, as_test_tensor_hook hook)
+{
+    size_t i;
+    int n = 0;
+    json_t *t;
+    json_array_foreach(json_object_get(as_test_reader_values(), "tensors"), i, t) {
+        if (!as_test_has_ext(json_string_value(json_object_get(t, "file")), ext))
+            continue;
+        check_tensor(ops, t, hook);
+        n++;
+    }
+    return n;
+}
+
+void as_test_reader_listing(const struct as_reader_ops *ops, const char *ext,
+                            void (*check)(const char *file, const struct as_test_listed *l))
+{
+    const char *file;
+    json_t *keys;
+    json_object_foreach(json_object_get(as_test_reader_values(), "listing"), file, keys) {
+        if (!as_test_has_ext(file, ext))
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, AS_TEST_READER_FIXTURES "%s", file);
+        struct as_test_listed l = { 0 };
+        struct as_error err = { 0 };
+        CHECK_MSG(ops->list(path, as_test_list_cb, &l, &err) == 0, "%s: %s", path, err.msg);
+        CHECK_MSG(l.n == (int)json_array_size(keys), "%s: listed %d", path, l.n);
+        for (int i = 0; i < l.n && i < (int)json_array_size(keys); i++)
+            CHECK_MSG(!strcmp(l.keys[i], json_string_value(json_array_get(keys, i))), "%s: key %d is '%s'", path,
+                      i, l.keys[i]);
+        if (check)
+            check(file, &l);
+    }
+}
+
+void as_test_check_rejected(const struct as_reader_ops *ops, const char *path, const char *key, const char *expect)
+{
+    struct as_reader *r = NULL;
+    struct as_error err = { 0 };
+    int rc = ops->open(&r, path, key, &err);
+    CHECK_MSG(rc == -1, "%s key '%s' was accepted", path, key ? key : "(null)");
+    if (rc == 0) {
+        ops->close(r);
+        return;
+    }
+    CHECK_MSG(err.status == AS_ERR_INPUT, "%s: status %s: %s", path, as_status_name(err.status), err.msg);
+    CHECK_MSG(strstr(err.msg, path) != NULL, "message does not name '%s': %s", path, err.msg);
+    CHECK_MSG(!expect || strstr(err.msg, expect) != NULL, "%s: message lacks '%s': %s", path, expect, err.msg);
+    CHECK_MSG(!strchr(err.msg, '\n'), "%s: message is not one line: %s", path, err.msg);
+}
+
+int as_test_reader_hostile(const struct as_reader_ops *ops, const char *ext)
+{
+    size_t i;
+    int n = 0;
+    json_t *h;
+    json_array_foreach(json_object_get(as_test_reader_values(), "hostile"), i, h) {
+        const char *file = json_string_value(json_object_get(h, "file"));
+        if (!as_test_has_ext(file, ext))
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, AS_TEST_READER_FIXTURES "%s", file);
+        const char *key = json_string_value(json_object_get(h, "key"));
+        as_test_check_rejected(ops, path, key, json_string_value(json_object_get(h, "expect")));
+        if (!strncmp(file, "bad_", 4)) {
+            struct as_test_listed l = { 0 };
+            struct as_error err = { 0 };
+            /* list() fails on a broken file, or skips what open() refuses */
+            if (ops->list(path, as_test_list_cb, &l, &err) == 0)
+                CHECK_MSG(l.n == 0, "list %s: listed %d tensors", path, l.n);
+            else
+                CHECK_MSG(strstr(err.msg, path) != NULL, "list %s: %s", path, err.msg);
+        }
+        n++;
+    }
+    return n;
+}
+
+void as_test_reader_magic(const struct as_reader_ops *ops, const char *fixture, int open_it)
+{
+    char tmp[] = "/tmp/as_test_magic_XXXXXX";
+    int fd = mkstemp(tmp);
+    CHECK(fd >= 0);
+    FILE *in = fopen(fixture, "rb");
+    CHECK(in != NULL);
+    if (fd < 0 || !in) {
+        if (in)
+            fclose(in);
+        if (fd >= 0)
+            close(fd), unlink(tmp);
+        return;
+    }
+    char buf[4096];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+        CHECK(write(fd, buf, got) == (ssize_t)got);
+    fclose(in);
+    close(fd);
+    struct as_error err = { 0 };
+    CHECK(as_reader_for_path(tmp, &err) == ops);
+    if (open_it) {
+        struct as_reader *r = NULL;
+        CHECK(ops->open(&r, tmp, NULL, &err) == 0);
+        if (r)
+            ops->close(r);
+    }
+    unlink(tmp);
 }
