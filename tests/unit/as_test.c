@@ -3,6 +3,8 @@
 
 #include <math.h>
 
+#include "as_util.h"
+
 int as_test_failures;
 int as_test_checks;
 
@@ -59,4 +61,16 @@ int as_test_done(void)
 {
     printf("%d passed, %d failed\n", as_test_checks - as_test_failures, as_test_failures);
     return as_test_failures ? 1 : 0;
+}
+
+double as_test_urand(uint64_t *state)
+{
+    *state = as_mix64(*state);
+    return as_u01(*state);
+}
+
+double as_test_nrand(uint64_t *state)
+{
+    double u1 = as_test_urand(state), u2 = as_test_urand(state);
+    return sqrt(-2.0 * log(u1 > 1e-300 ? u1 : 1e-300)) * cos(6.283185307179586 * u2);
 }

@@ -4,6 +4,7 @@
 #define AS_TESTS_AS_TEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 extern int as_test_failures;
@@ -26,6 +27,10 @@ int as_test_close(const char *file, int line, const char *what, double got, doub
 /* |got - want| <= atol + rtol*|want| elementwise; prints first 5 mismatches and the max error. */
 int as_test_array(const char *file, int line, const char *what, const double *got, const double *want,
                   size_t n, double atol, double rtol);
+/* Test data: *state advanced by as_mix64, then uniform in [0, 1); standard normal by Box-Muller
+ * from two uniforms. */
+double as_test_urand(uint64_t *state);
+double as_test_nrand(uint64_t *state);
 /* Normalised mean squared error of got vs want (ggml-style). */
 double as_test_nmse(const double *got, const double *want, size_t n);
 /* Prints "N passed, M failed" and returns the exit status. */

@@ -43,16 +43,8 @@ static const struct {
 /* ---- helpers */
 
 static uint64_t rng_state = 777;
-static double urand(void)
-{
-    rng_state = as_mix64(rng_state);
-    return as_u01(rng_state);
-}
-static double nrand(void)
-{
-    double u1 = urand(), u2 = urand();
-    return sqrt(-2.0 * log(u1 > 1e-300 ? u1 : 1e-300)) * cos(6.283185307179586 * u2);
-}
+static double urand(void) { return as_test_urand(&rng_state); }
+static double nrand(void) { return as_test_nrand(&rng_state); }
 
 /* Activations-like values: per-dim offsets and scales, one outlier dim. */
 static void random_acts(double *x, int64_t n, int64_t d, double offset)

@@ -31,16 +31,7 @@ static const double ref_tol[6][2] = { { 1e-6, 1e-4 }, { 1e-5, 1e-4 }, { 1e-5, 1e
 /* ---- helpers */
 
 static uint64_t rng_state = 12345;
-static double urand(void)
-{
-    rng_state = as_mix64(rng_state);
-    return as_u01(rng_state);
-}
-static double nrand(void)
-{
-    double u1 = urand(), u2 = urand();
-    return sqrt(-2.0 * log(u1 > 1e-300 ? u1 : 1e-300)) * cos(6.283185307179586 * u2);
-}
+static double nrand(void) { return as_test_nrand(&rng_state); }
 
 /* Causal softmax rows of scale * normal scores into A (B, T, T); g normal * gscale everywhere. */
 static void random_inputs(double *A, double *g, int64_t B, int64_t T, double scale, double gscale)

@@ -26,11 +26,7 @@ extern const struct as_synth_gen *const as_synth_attn_gens[];
 #define FIXTURE_TEXT "The old lighthouse stood" /* window 0 of the tiny fixture: T = 24 bytes */
 
 static uint64_t rng_state = 777;
-static double urand(void)
-{
-    rng_state = as_mix64(rng_state);
-    return as_u01(rng_state);
-}
+static double urand(void) { return as_test_urand(&rng_state); }
 
 /* H causal softmax rows of length T (the last query sees every key), sharpness varies by head */
 static void random_rows(double *rows, int64_t H, int64_t T)
