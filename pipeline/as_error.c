@@ -79,3 +79,14 @@ void as_bug(const char *file, int line, const char *fmt, ...)
     va_end(ap);
     abort();
 }
+
+int as_usage_error(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "attnstat: ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage);
+    return AS_EXIT_USAGE;
+}

@@ -46,6 +46,10 @@ int as_error_prefix(struct as_error *err, const char *fmt, ...) __attribute__((f
 
 void as_error_clear(struct as_error *err);
 const char *as_status_name(enum as_status status);
+
+/* A command-line mistake: "attnstat: <message>" then the usage text on stderr. Returns
+ * AS_EXIT_USAGE, so a command reads `return as_usage_error(usage, "...", ...)`. */
+int as_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int as_status_exit_code(enum as_status status);
 
 /* Programmer bugs: report file:line and abort the whole job. Never for bad input. */

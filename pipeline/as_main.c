@@ -4,7 +4,6 @@
 #include <malloc.h>
 #include <mpi.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,17 +29,6 @@ static const char usage[] =
     "Computes statistics of transformer attention (histsim, monotonicity, jacobian, patterns, activations)\n"
     "for many models at once; run it under mpirun/srun to spread (model, layer) units over ranks.\n"
     "Exit codes: 0 ok, 2 usage, 3 config, 4 input data, 5 I/O, 6 internal, 75 stopped (resumable).\n";
-
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "attnstat: ");
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n%s", usage);
-    return AS_EXIT_USAGE;
-}
 
 static void report(const struct as_error *err)
 {
@@ -68,26 +56,26 @@ static int cmd_run(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
             if (++i == argc)
-                return usage_error("%s needs a file name", argv[i - 1]);
+                return as_usage_error(usage, "%s needs a file name", argv[i - 1]);
             output = argv[i];
         } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
             quiet = 1;
         } else if (!strcmp(argv[i], "--models")) {
             if (++i == argc)
-                return usage_error("%s needs a comma-separated list of model names", argv[i - 1]);
+                return as_usage_error(usage, "%s needs a comma-separated list of model names", argv[i - 1]);
             models = argv[i];
         } else if (!strcmp(argv[i], "--resume")) {
             resume = 1;
         } else if (argv[i][0] == '-') {
-            return usage_error("unknown option '%s' for run", argv[i]);
+            return as_usage_error(usage, "unknown option '%s' for run", argv[i]);
         } else if (!config) {
             config = argv[i];
         } else {
-            return usage_error("unexpected argument '%s'", argv[i]);
+            return as_usage_error(usage, "unexpected argument '%s'", argv[i]);
         }
     }
     if (!config)
-        return usage_error("%s", "run needs a CONFIG file");
+        return as_usage_error(usage, "%s", "run needs a CONFIG file");
     /* per-head and per-layer buffers are freed and allocated again all run long: let malloc
      * reuse them instead of mapping fresh zeroed pages each time (peak memory is unchanged) */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
@@ -155,21 +143,21 @@ static int cmd_validate(int argc, char **argv)
             list_models = 1;
         } else if (!strcmp(argv[i], "--ranks") || !strcmp(argv[i], "-n")) {
             if (++i == argc)
-                return usage_error("%s needs a number", argv[i - 1]);
+                return as_usage_error(usage, "%s needs a number", argv[i - 1]);
             char *end;
             ranks = strtol(argv[i], &end, 10);
             if (*end || ranks < 1 || ranks > 1000000)
-                return usage_error("bad rank count '%s'", argv[i]);
+                return as_usage_error(usage, "bad rank count '%s'", argv[i]);
         } else if (argv[i][0] == '-') {
-            return usage_error("unknown option '%s' for validate", argv[i]);
+            return as_usage_error(usage, "unknown option '%s' for validate", argv[i]);
         } else if (!config) {
             config = argv[i];
         } else {
-            return usage_error("unexpected argument '%s'", argv[i]);
+            return as_usage_error(usage, "unexpected argument '%s'", argv[i]);
         }
     }
     if (!config)
-        return usage_error("%s", "validate needs a CONFIG file");
+        return as_usage_error(usage, "%s", "validate needs a CONFIG file");
     struct as_error err = { 0 };
     struct as_config cfg;
     if (list_models) { /* one name per line, for scripts (jobs/submit-array.sh) */
@@ -214,7 +202,7 @@ static void print_tensor(void *ctx, const char *key, const struct as_tensor_info
 static int cmd_inspect(int argc, char **argv)
 {
     if (argc < 3)
-        return usage_error("%s", "inspect needs at least one FILE");
+        return as_usage_error(usage, "%s", "inspect needs at least one FILE");
     int worst = 0;
     for (int i = 2; i < argc; i++) {
         struct as_error err = { 0 };
@@ -236,7 +224,7 @@ static int cmd_inspect(int argc, char **argv)
 static int cmd_summary(int argc, char **argv)
 {
     if (argc != 3)
-        return usage_error("%s", "summary needs one RESULTS.h5 file");
+        return as_usage_error(usage, "%s", "summary needs one RESULTS.h5 file");
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fopen(argv[2], H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) {
@@ -275,7 +263,7 @@ static int cmd_summary(int argc, char **argv)
 int as_main(int argc, char **argv)
 {
     if (argc < 2)
-        return usage_error("%s", "missing command");
+        return as_usage_error(usage, "%s", "missing command");
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(usage, stdout);
@@ -297,5 +285,5 @@ int as_main(int argc, char **argv)
         return as_plot_cli(argc - 1, argv + 1);
     if (!strcmp(cmd, "merge"))
         return as_merge_cli(argc - 1, argv + 1);
-    return usage_error("unknown command '%s'", cmd);
+    return as_usage_error(usage, "unknown command '%s'", cmd);
 }

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,17 +30,6 @@ struct part {
     char **models;                 /* owned, n_models names in the part's creation order */
     int n_models;
 };
-
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "attnstat: ");
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n%s", merge_usage);
-    return AS_EXIT_USAGE;
-}
 
 /* A root/group string attribute (variable-length or fixed) as an owned C string; NULL if absent
  * or not a string. */
@@ -523,18 +511,18 @@ int as_merge_cli(int argc, char **argv)
             return AS_EXIT_OK;
         }
         if (argv[i][0] == '-' && argv[i][1])
-            return usage_error("unknown option '%s' for merge", argv[i]);
+            return as_usage_error(merge_usage, "unknown option '%s' for merge", argv[i]);
     }
     if (argc < 3)
-        return usage_error("%s", "merge needs OUT.h5 and at least one PART.h5");
+        return as_usage_error(merge_usage, "%s", "merge needs OUT.h5 and at least one PART.h5");
     const char *out = argv[1];
     int n = argc - 2;
     for (int i = 0; i < n; i++) {
         if (same_file(out, argv[2 + i]) || !strcmp(out, argv[2 + i]))
-            return usage_error("merge: OUT '%s' is also given as a part", out);
+            return as_usage_error(merge_usage, "merge: OUT '%s' is also given as a part", out);
         for (int j = 0; j < i; j++)
             if (!strcmp(argv[2 + i], argv[2 + j]) || same_file(argv[2 + i], argv[2 + j]))
-                return usage_error("merge: part '%s' is given twice", argv[2 + i]);
+                return as_usage_error(merge_usage, "merge: part '%s' is given twice", argv[2 + i]);
     }
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     struct part *parts = as_xcalloc((size_t)n, sizeof *parts);
