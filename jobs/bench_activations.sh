@@ -16,6 +16,7 @@ if ((QUICK)); then
 else
     name=acts L=32 T=2048 D=4096 H=32 SG_LAYERS=8
 fi
+bench_want "$name" || bench_table # the one case: any other --case is an error
 # score rows per gemm call in attnstat, as the stage has it
 BLOCK=$(sed -n 's/^#define ACT_BLOCK_ROWS \([0-9]*\).*/\1/p' "$AS_ROOT/stages/activations/activations.c")
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# jobs/bench_histsim.sh [--quick] [--dir DIR] [--keep] [--np N] [--case bloom|mpt-7b]: issue 2, histsim stage.
+# jobs/bench_histsim.sh [--quick] [--dir DIR] [--keep] [--np N] [--case NAME]: issue 2, histsim stage.
 # The notebook (seed 000, jobs/bench/notebook_histsim.py) vs `attnstat run` (np=2) on the same
 # qk_mean.pt: BLOOM shape (70,112,256,256) and mpt-7b shape (32,32,256,256).
 # Targets: BLOOM >= 30x faster, <= 300 MB per rank; mpt-7b >= 15x faster, <= 300 MB per rank.
@@ -17,7 +17,7 @@ fi
 
 for c in "${CASES[@]}"; do
     read -r name L H T _ speedup <<< "$c"
-    [[ -z $ONLY_CASE || $ONLY_CASE == "$name" ]] || continue
+    bench_want "$name" || continue
     d="$SCRATCH/data/$name/$T"
     mkdir -p "$d" "$SCRATCH/out"
     echo

@@ -16,6 +16,7 @@ fi
 
 for c in "${CASES[@]}"; do
     read -r name L B H T targets <<< "$c"
+    bench_want "$name" || continue
     d="$SCRATCH/data/$name"
     mkdir -p "$d" "$SCRATCH/out"
     echo

@@ -29,6 +29,7 @@ done
 nb_oom=""
 for c in "${CASES[@]}"; do
     read -r name L H T targets <<< "$c"
+    bench_want "$name" || continue
     d="$SCRATCH/data/$name/$T"
     mkdir -p "$d" "$SCRATCH/out"
     echo

@@ -7,7 +7,7 @@
 #   --keep             keep the scratch folder at the end
 #   --np N             MPI ranks for attnstat (default 2)
 #   --torch-threads N  torch.set_num_threads for the notebook (default: torch's own default)
-#   --case NAME        only the case NAME (benchmarks with several cases, e.g. mpt-7b)
+#   --case NAME        only the case NAME (e.g. mpt-7b; the table's first column names them)
 # Environment: ATTNSTAT (default build-bench/attnstat, built if missing), PY (default /usr/bin/python3).
 
 set -euo pipefail
@@ -198,7 +198,16 @@ bench_target() {
     printf '%s\t%s\n' "$case" "$*" >> "$TARGETS"
 }
 
+bench_want() {    # bench_want CASE: true when --case is not given or names CASE
+    [[ -z $ONLY_CASE || $ONLY_CASE == "$1" ]] || return 1
+    BENCH_MATCHED=1
+}
+
 bench_table() {
+    if [[ -n $ONLY_CASE && -z ${BENCH_MATCHED:-} ]]; then
+        echo "bench: no case named '$ONLY_CASE'" >&2
+        exit 2
+    fi
     echo
     "$PY" "$BENCH/table.py" "$RESULTS" "$TARGETS"
     ((QUICK == 0)) || echo "(quick mode: small shapes; the targets are for the full shapes)"

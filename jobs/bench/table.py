@@ -51,7 +51,10 @@ def main():
                 want, ok = [], status == "ok"
                 for k, v in t.items():  # every attnstat row of the case is held to them
                     if k == "grow":
-                        ref = ratio_of.get(v, float("nan"))
+                        if v not in ratio_of:  # --case left the reference case out: no target
+                            want.append(f"ratio vs {v}: not run")
+                            continue
+                        ref = ratio_of[v]
                         want.append(f"ratio>{ref:.1f}x (of {v})")
                         ok = ok and tr == tr and ref == ref and tr > ref
                     elif k == "speedup":
