@@ -2,6 +2,8 @@
 #include "as_test.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "as_util.h"
 
@@ -73,4 +75,27 @@ double as_test_nrand(uint64_t *state)
 {
     double u1 = as_test_urand(state), u2 = as_test_urand(state);
     return sqrt(-2.0 * log(u1 > 1e-300 ? u1 : 1e-300)) * cos(6.283185307179586 * u2);
+}
+
+int as_test_write_npy(const char *path, const char *descr, int nd, const int64_t *shape, const void *data)
+{
+    char hdr[512];
+    int n = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+    int64_t numel = 1;
+    for (int d = 0; d < nd; d++) {
+        n += snprintf(hdr + n, sizeof hdr - (size_t)n, "%s%lld", d ? ", " : "", (long long)shape[d]);
+        numel *= shape[d];
+    }
+    n += snprintf(hdr + n, sizeof hdr - (size_t)n, "%s), }", nd == 1 ? "," : "");
+    while ((10 + n + 1) % 64) /* the data starts on a 64-byte boundary */
+        hdr[n++] = ' ';
+    hdr[n++] = '\n';
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    unsigned char pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(n & 0xff), (unsigned char)(n >> 8) };
+    size_t esz = (size_t)atoi(descr + 2);
+    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)n, f) == (size_t)n &&
+             fwrite(data, esz, (size_t)numel, f) == (size_t)numel;
+    return fclose(f) == 0 && ok ? 0 : -1;
 }

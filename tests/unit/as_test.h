@@ -31,6 +31,9 @@ int as_test_array(const char *file, int line, const char *what, const double *go
  * from two uniforms. */
 double as_test_urand(uint64_t *state);
 double as_test_nrand(uint64_t *state);
+/* Write a C-order .npy (format 1.0, numpy's header layout) of `descr` ("<f2", "<f4", "<f8")
+ * holding the nd-dim shape's elements from data. 0, or -1 when the file cannot be written. */
+int as_test_write_npy(const char *path, const char *descr, int nd, const int64_t *shape, const void *data);
 /* Normalised mean squared error of got vs want (ggml-style). */
 double as_test_nmse(const double *got, const double *want, size_t n);
 /* Prints "N passed, M failed" and returns the exit status. */

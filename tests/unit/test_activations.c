@@ -69,32 +69,6 @@ static void to_f64(const float *x, double *y, size_t n)
 
 static double std_of(const struct as_act_moments *m) { return sqrt(as_act_moments_var(m)); }
 
-/* Write a C-order .npy of `descr` ("<f4", "<f8", "<f2") holding n elements of raw bytes. */
-static void write_npy(const char *path, const char *descr, int ndim, const int64_t *shape, const void *data,
-                      size_t nbytes)
-{
-    char dict[256], shp[128] = "";
-    size_t o = 0;
-    for (int i = 0; i < ndim; i++)
-        o += (size_t)snprintf(shp + o, sizeof shp - o, "%lld,%s", (long long)shape[i], i < ndim - 1 ? " " : "");
-    int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, shp);
-    int total = 10 + len + 1;
-    int pad = (64 - total % 64) % 64;
-    FILE *f = fopen(path, "wb");
-    AS_ASSERT(f);
-    unsigned char pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0 };
-    uint16_t hl = (uint16_t)(len + pad + 1);
-    pre[8] = (unsigned char)(hl & 0xff);
-    pre[9] = (unsigned char)(hl >> 8);
-    fwrite(pre, 1, 10, f);
-    fwrite(dict, 1, (size_t)len, f);
-    for (int i = 0; i < pad; i++)
-        fputc(' ', f);
-    fputc('\n', f);
-    fwrite(data, 1, nbytes, f);
-    fclose(f);
-}
-
 /* One stage run over three open tensors, every layer, then finalize. */
 struct stage_run {
     struct as_stage_shape sh;
@@ -748,7 +722,7 @@ static void test_activations__stage_batch_and_options(void)
         snprintf(paths4[t], sizeof paths4[t], "/tmp/test_act4_%d_%d.npy", (int)getpid(), t);
         snprintf(paths3[t], sizeof paths3[t], "/tmp/test_act3_%d_%d.npy", (int)getpid(), t);
         snprintf(pathsb[t], sizeof pathsb[t], "/tmp/test_actb_%d_%d.npy", (int)getpid(), t);
-        write_npy(paths4[t], "<f4", 4, (int64_t[4]){ L, B, T, D }, xf[t], ne * sizeof(float));
+        as_test_write_npy(paths4[t], "<f4", 4, (int64_t[4]){ L, B, T, D }, xf[t]);
         p3[t] = paths3[t];
         p4[t] = paths4[t];
         pb[t] = pathsb[t];
@@ -777,8 +751,8 @@ static void test_activations__stage_batch_and_options(void)
         uint16_t *h = malloc((size_t)(L * T * D) * sizeof *h);
         for (int64_t l = 0; l < L; l++)
             memcpy(one + l * T * D, xf[t] + l * B * T * D, (size_t)(T * D) * sizeof *one);
-        write_npy(paths3[t], "<f4", 3, (int64_t[3]){ L, T, D }, one, (size_t)(L * T * D) * sizeof *one);
-        write_npy(paths4[t], "<f4", 4, (int64_t[4]){ L, 1, T, D }, one, (size_t)(L * T * D) * sizeof *one);
+        as_test_write_npy(paths3[t], "<f4", 3, (int64_t[3]){ L, T, D }, one);
+        as_test_write_npy(paths4[t], "<f4", 4, (int64_t[4]){ L, 1, T, D }, one);
         for (int64_t i = 0; i < L * T * D; i++) { /* multiples of 1/16 below 60: exact in float16 */
             double v = round(one[i] * 16) / 16;
             v = fmax(-60, fmin(60, v));
@@ -790,10 +764,10 @@ static void test_activations__stage_batch_and_options(void)
                                            (uint16_t)((m * 2 - 1) * 1024));
         }
         snprintf(pathsb[t], sizeof pathsb[t], "/tmp/test_actb_%d_%d.npy", (int)getpid(), t);
-        write_npy(pathsb[t], "<f2", 3, (int64_t[3]){ L, T, D }, h, (size_t)(L * T * D) * sizeof *h);
+        as_test_write_npy(pathsb[t], "<f2", 3, (int64_t[3]){ L, T, D }, h);
         char tmp[64];
         snprintf(tmp, sizeof tmp, "/tmp/test_actc_%d_%d.npy", (int)getpid(), t);
-        write_npy(tmp, "<f4", 3, (int64_t[3]){ L, T, D }, one, (size_t)(L * T * D) * sizeof *one);
+        as_test_write_npy(tmp, "<f4", 3, (int64_t[3]){ L, T, D }, one);
         free(one);
         free(h);
     }
@@ -849,7 +823,7 @@ static void test_activations__stage_batch_and_options(void)
 
     /* T = 1 without skipping: one token; std of one score is NaN (torch) */
     for (int t = 0; t < 3; t++)
-        write_npy(paths3[t], "<f4", 3, (int64_t[3]){ 1, 1, D }, xf[t], D * sizeof(float));
+        as_test_write_npy(paths3[t], "<f4", 3, (int64_t[3]){ 1, 1, D }, xf[t]);
     CHECK_MSG(!stage_run_paths(&r, "heads: 3\nskip_first_token: false\n", p3, &err), "%s", err.msg);
     CHECK(isnan(*field(&r, "qk_std", 0, &nn)) && isfinite(*field(&r, "qk_mean", 0, &nn)) &&
           isfinite(*field(&r, "q_var", 0, &nn)));
@@ -913,28 +887,28 @@ static void test_activations__bad_config_and_inputs(void)
     const char *p[3];
     for (int t = 0; t < 3; t++) {
         snprintf(paths[t], sizeof paths[t], "/tmp/test_actbad_%d_%d.npy", (int)getpid(), t);
-        write_npy(paths[t], "<f4", 3, (int64_t[3]){ L, T, D }, v, sizeof v);
+        as_test_write_npy(paths[t], "<f4", 3, (int64_t[3]){ L, T, D }, v);
         p[t] = paths[t];
     }
     struct stage_run r;
     CHECK(stage_run_paths(&r, "heads: 5\n", p, &err) == -1 && err.status == AS_ERR_CONFIG &&
           strstr(err.msg, "do not divide"));
     stage_run_release(&r);
-    write_npy(paths[2], "<f4", 3, (int64_t[3]){ L, T - 1, D }, v, (size_t)(L * (T - 1) * D) * sizeof(float));
+    as_test_write_npy(paths[2], "<f4", 3, (int64_t[3]){ L, T - 1, D }, v);
     CHECK(stage_run_paths(&r, "heads: 3\n", p, &err) == -1 && err.status == AS_ERR_INPUT &&
           strstr(err.msg, "shape"));
     stage_run_release(&r);
-    write_npy(paths[2], "<f4", 2, (int64_t[2]){ T, D }, v, (size_t)(T * D) * sizeof(float));
+    as_test_write_npy(paths[2], "<f4", 2, (int64_t[2]){ T, D }, v);
     CHECK(stage_run_paths(&r, "heads: 3\n", p, &err) == -1 && err.status == AS_ERR_INPUT);
     stage_run_release(&r);
     v[2 * D + 5] = INFINITY;
-    write_npy(paths[2], "<f4", 3, (int64_t[3]){ L, T, D }, v, sizeof v);
+    as_test_write_npy(paths[2], "<f4", 3, (int64_t[3]){ L, T, D }, v);
     CHECK(stage_run_paths(&r, "heads: 3\n", p, &err) == -1 && err.status == AS_ERR_INPUT &&
           strstr(err.msg, "non-finite") && strstr(err.msg, "token 2 dim 5"));
     stage_run_release(&r);
     v[2 * D + 5] = 3e30f; /* finite, but q.k overflows float32 products */
     for (int t = 0; t < 3; t++)
-        write_npy(paths[t], "<f4", 3, (int64_t[3]){ L, T, D }, v, sizeof v);
+        as_test_write_npy(paths[t], "<f4", 3, (int64_t[3]){ L, T, D }, v);
     CHECK(stage_run_paths(&r, "heads: 3\n", p, &err) == -1 && err.status == AS_ERR_INPUT &&
           strstr(err.msg, "overflow"));
     stage_run_release(&r);

@@ -23,28 +23,6 @@ static double nrand(void)
     return sqrt(-2 * log(u1 + 1e-300)) * cos(6.283185307179586 * u2);
 }
 
-/* write a C-order .npy of float32 (f64 = 0) or float64 */
-static void write_npy(const char *path, const int64_t *shape, int nd, const void *data, int f64)
-{
-    char hdr[256];
-    int n = snprintf(hdr, sizeof hdr, "{'descr': '<f%d', 'fortran_order': False, 'shape': (", f64 ? 8 : 4);
-    int64_t numel = 1;
-    for (int d = 0; d < nd; d++) {
-        n += snprintf(hdr + n, sizeof hdr - n, "%lld,%s", (long long)shape[d], d + 1 < nd ? " " : "");
-        numel *= shape[d];
-    }
-    n += snprintf(hdr + n, sizeof hdr - n, "), }");
-    while ((10 + n + 1) % 64)
-        hdr[n++] = ' ';
-    hdr[n++] = '\n';
-    FILE *f = fopen(path, "wb");
-    unsigned char pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(n & 0xff), (unsigned char)(n >> 8) };
-    fwrite(pre, 1, 10, f);
-    fwrite(hdr, 1, (size_t)n, f);
-    fwrite(data, f64 ? 8 : 4, (size_t)numel, f);
-    fclose(f);
-}
-
 /* The reference: quantile edges by sorting every value as float32 (torch's definition). */
 static void ref_edges32(const float *x, size_t n, double q0, double q1, int n_edges, float *edges)
 {
@@ -100,7 +78,7 @@ static void check_stage32(const char *what, float *x, int64_t L, int64_t H, int6
     char path[128];
     snprintf(path, sizeof path, "/tmp/as_test_histsim_%d.npy", (int)getpid());
     int64_t shape[4] = { L, H, T, T };
-    write_npy(path, shape, 4, x, 0);
+    as_test_write_npy(path, "<f4", 4, shape, x);
     struct as_tensor_file tf;
     struct as_error err = { 0 };
     struct as_tensor_file *in[1] = { &tf };
@@ -424,7 +402,7 @@ static void test_histsim__float64_input(void)
         x[i] = nrand();
     char path[128];
     snprintf(path, sizeof path, "/tmp/as_test_histsim64_%d.npy", (int)getpid());
-    write_npy(path, shape, 4, x, 1);
+    as_test_write_npy(path, "<f8", 4, shape, x);
     struct as_tensor_file tf;
     struct as_error err = { 0 };
     struct as_tensor_file *in[1] = { &tf };
@@ -458,7 +436,7 @@ static void test_histsim__non_finite(void)
     x[(size_t)((1 * H + 2) * T * T + 4 * T + 4)] = INFINITY;
     char path[128];
     snprintf(path, sizeof path, "/tmp/as_test_histsim_nf_%d.npy", (int)getpid());
-    write_npy(path, shape, 4, x, 0);
+    as_test_write_npy(path, "<f4", 4, shape, x);
     struct as_tensor_file tf;
     struct as_error err = { 0 };
     struct as_tensor_file *in[1] = { &tf };
@@ -489,7 +467,7 @@ static void test_histsim__sampled_deterministic(void)
         x[i] = (float)nrand();
     char path[128];
     snprintf(path, sizeof path, "/tmp/as_test_histsim_s_%d.npy", (int)getpid());
-    write_npy(path, shape, 4, x, 0);
+    as_test_write_npy(path, "<f4", 4, shape, x);
     struct as_tensor_file tf;
     struct as_error err = { 0 };
     struct as_tensor_file *in[1] = { &tf };
@@ -519,7 +497,7 @@ static void test_histsim__bad_shape(void)
     float x[32] = { 0 };
     char path[128];
     snprintf(path, sizeof path, "/tmp/as_test_histsim_b_%d.npy", (int)getpid());
-    write_npy(path, shape, 3, x, 0);
+    as_test_write_npy(path, "<f4", 3, shape, x);
     struct as_tensor_file tf;
     struct as_error err = { 0 };
     struct as_tensor_file *in[1] = { &tf };

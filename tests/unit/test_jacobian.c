@@ -75,34 +75,6 @@ static void check_heads(const struct as_jacobian_head *got, const struct as_jaco
     CHECK(got->nonfinite == want->nonfinite);
 }
 
-/* Write a float32 .npy of the given shape. */
-static int write_npy(const char *path, int ndim, const int64_t *shape, const float *data)
-{
-    char dict[256];
-    int len = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) {
-        len += snprintf(dict + len, sizeof dict - len, "%lld, ", (long long)shape[d]);
-        n *= shape[d];
-    }
-    len += snprintf(dict + len, sizeof dict - len, "), }");
-    int total = 10 + len + 1;
-    int pad = (64 - total % 64) % 64;
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    unsigned short hl = (unsigned short)(len + pad + 1);
-    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-    fputc(hl & 0xff, f);
-    fputc(hl >> 8, f);
-    fwrite(dict, 1, (size_t)len, f);
-    for (int i = 0; i < pad; i++)
-        fputc(' ', f);
-    fputc('\n', f);
-    fwrite(data, sizeof(float), (size_t)n, f);
-    return fclose(f);
-}
-
 /* One stage, driven through its ops as the pipeline does, on npy paths or "synthetic:..." specs. */
 struct run {
     void *cfg;
@@ -385,16 +357,16 @@ static void test_jacobian__bad_input(void)
     tmp_path(pg, sizeof pg, "grad.npy");
     tmp_path(pbad, sizeof pbad, "attn_bad.npy");
     tmp_path(pnan, sizeof pnan, "grad_nan.npy");
-    CHECK(write_npy(pa, 5, shape, fa) == 0 && write_npy(pg, 5, shape, fg) == 0);
+    CHECK(as_test_write_npy(pa, "<f4", 5, shape, fa) == 0 && as_test_write_npy(pg, "<f4", 5, shape, fg) == 0);
     /* layer 1, batch 0, head 1, row 2 sums to 0.9 */
     int64_t off = ((1 * 2 + 0) * 2 + 1) * 16 + 2 * 4;
     float keep = fa[off];
     fa[off] = keep - 0.1f;
-    CHECK(write_npy(pbad, 5, shape, fa) == 0);
+    CHECK(as_test_write_npy(pbad, "<f4", 5, shape, fa) == 0);
     fa[off] = keep;
     fg[((1 * 2 + 1) * 2 + 0) * 16 + 5] = NAN; /* layer 1, batch 1, head 0 */
     fg[((1 * 2 + 0) * 2 + 0) * 16 + 6] = INFINITY;
-    CHECK(write_npy(pnan, 5, shape, fg) == 0);
+    CHECK(as_test_write_npy(pnan, "<f4", 5, shape, fg) == 0);
 
     struct run r;
     struct as_error err = { 0 };

@@ -358,25 +358,6 @@ static void expect_config_error(const char *yaml, const char *needle)
     stage_run_release(&r);
 }
 
-/* Write a (L, H, T, T) float64 .npy to path. */
-static void write_npy(const char *path, const int64_t *shape, const double *v)
-{
-    char hdr[128];
-    int n = snprintf(hdr, sizeof hdr, "{'descr': '<f8', 'fortran_order': False, 'shape': (%" PRId64 ", %" PRId64
-                     ", %" PRId64 ", %" PRId64 "), }", shape[0], shape[1], shape[2], shape[3]);
-    int total = (10 + n + 1 + 63) / 64 * 64;
-    memset(hdr + n, ' ', sizeof hdr - (size_t)n);
-    hdr[total - 10 - 1] = '\n';
-    FILE *f = fopen(path, "wb");
-    AS_ASSERT(f);
-    unsigned short hl = (unsigned short)(total - 10);
-    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-    fwrite(&hl, 2, 1, f);
-    fwrite(hdr, 1, (size_t)(total - 10), f);
-    fwrite(v, sizeof *v, (size_t)(shape[0] * shape[1] * shape[2] * shape[3]), f);
-    fclose(f);
-}
-
 static void test_monotonicity__options(void)
 {
     expect_config_error("bogus: 1\n", "unknown key 'bogus'");
@@ -433,7 +414,7 @@ static void test_monotonicity__options(void)
     for (int i = 0; i < 150; i++)
         v[i] = urand();
     int64_t bad_shape[4] = { 2, 3, 5, 5 };
-    write_npy(path, (int64_t[4]){ 2, 3, 5, 4 }, v);
+    AS_ASSERT(as_test_write_npy(path, "<f8", 4, (int64_t[4]){ 2, 3, 5, 4 }, v) == 0);
     err.status = AS_OK;
     CHECK_MSG(stage_run_file(&r, "{}\n", path, &err) < 0 && err.status == AS_ERR_INPUT &&
               strstr(err.msg, "input 'attention_probs_mean': expected") && strstr(err.msg, "(2, 3, 5, 4)"), "%s",
@@ -443,7 +424,7 @@ static void test_monotonicity__options(void)
     v[1 * 75 + 2 * 25 + 3 * 5 + 1] = NAN;      /* layer 1 head 2, below the diagonal: counted */
     v[1 * 75 + 2 * 25 + 4 * 5 + 4] = INFINITY; /* on the diagonal: counted */
     v[1 * 75 + 2 * 25 + 0 * 5 + 3] = NAN;      /* above the diagonal: masked, ignored */
-    write_npy(path, bad_shape, v);
+    AS_ASSERT(as_test_write_npy(path, "<f8", 4, bad_shape, v) == 0);
     err.status = AS_OK;
     CHECK_MSG(stage_run_file(&r, "{}\n", path, &err) < 0 && err.status == AS_ERR_INPUT &&
               !strcmp(err.msg, "model 'tiny' layer 1 head 2: 2 non-finite values in 'attention_probs_mean'"), "%s",
@@ -451,7 +432,7 @@ static void test_monotonicity__options(void)
     stage_run_release(&r);
     v[1 * 75 + 2 * 25 + 3 * 5 + 1] = 1e300;
     v[1 * 75 + 2 * 25 + 4 * 5 + 4] = 0;
-    write_npy(path, bad_shape, v);
+    AS_ASSERT(as_test_write_npy(path, "<f8", 4, bad_shape, v) == 0);
     err.status = AS_OK;
     CHECK_MSG(stage_run_file(&r, "scale: 1e10\n", path, &err) < 0 && err.status == AS_ERR_INPUT &&
               strstr(err.msg, "layer 1 head 2: 1 values of 'attention_probs_mean' overflow"), "%s", err.msg);
