@@ -25,6 +25,7 @@
  * (jobs/scaling.sh does this and runs it on its strong-scaling files.) */
 #include <hdf5.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@
 #include "as_dtype.h"
 #include "as_error.h"
 #include "as_plan.h"
-#include "as_stage.h"
+#include "as_stage_registry.h"
 
 #define MAX_STAGES 8
 #define MAX_RANKS 64
@@ -55,10 +56,13 @@ struct sim {
     double *load;                 /* (nranks,) owned */
 };
 
-static void die(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "plan_sim: error: ");
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputc('\n', stderr);
     exit(2);
 }

@@ -27,11 +27,6 @@ static const char *const mono_rule_names[] = { "standard", "bloom", "list", NULL
 static const char *const mono_method_names[] = { "auto", "fast", "ref", NULL };
 
 /* Slopes computed for a head count, kept until release() so finalize's attribute can borrow them. */
-struct mono_slopes_cache {
-    int64_t n_heads;
-    double *v;                     /* (n_heads,) */
-    struct mono_slopes_cache *next;
-};
 
 struct mono_cfg {
     char input[256];
@@ -41,7 +36,6 @@ struct mono_cfg {
     double *list;                  /* (n_list,) explicit slopes when rule == LIST, owned */
     int64_t n_list;
     enum mono_method method;
-    struct mono_slopes_cache *cache; /* owned */
 };
 
 /* Per-layer fields, in schema (and row) order. */
@@ -54,12 +48,6 @@ static void mono_release(void *cfgp)
     struct mono_cfg *c = cfgp;
     if (!c)
         return;
-    while (c->cache) {
-        struct mono_slopes_cache *n = c->cache->next;
-        free(c->cache->v);
-        free(c->cache);
-        c->cache = n;
-    }
     free(c->list);
     free(c);
 }
@@ -273,22 +261,6 @@ out:
     return ret;
 }
 
-static const double *mono_slopes_cached(struct mono_cfg *c, int64_t H)
-{
-    if (c->rule == AS_MONO_RULE_LIST)
-        return c->list;
-    for (struct mono_slopes_cache *e = c->cache; e; e = e->next)
-        if (e->n_heads == H)
-            return e->v;
-    struct mono_slopes_cache *e = as_xcalloc(1, sizeof *e);
-    e->n_heads = H;
-    e->v = as_xcalloc((size_t)H, sizeof *e->v);
-    as_mono_slopes(c->rule, H, e->v);
-    e->next = c->cache;
-    c->cache = e;
-    return e->v;
-}
-
 static void mono_attr_f64(struct as_stage_out *out, const char *name, double v)
 {
     struct as_attr *a = &out->attrs[out->n_attrs++];
@@ -310,13 +282,12 @@ static void mono_attr_str(struct as_stage_out *out, const char *name, const char
 static int mono_finalize(const void *cfgp, const void *state, const char *model, const struct as_stage_shape *sh,
                          const unsigned char *rows, struct as_stage_out *out, struct as_error *err)
 {
-    /* The slopes cache is owned by cfg and only grows (finalize runs on one thread per rank). */
-    struct mono_cfg *c = (struct mono_cfg *)cfgp;
+    const struct mono_cfg *c = cfgp;
     const int64_t L = sh->n_layers, H = sh->n_heads;
     const size_t row_size = F_PER_LAYER_COUNT * 8;
-    const double *slopes = mono_slopes_cached(c, H);
-
-    memcpy(out->model_fields, slopes, (size_t)H * sizeof *slopes);
+    /* alibi_slopes is the model block's first field; the attribute borrows it */
+    double *slopes = (double *)out->model_fields;
+    mono_slopes_fill(c, H, slopes);
     struct as_attr *a = &out->attrs[out->n_attrs++];
     memset(a, 0, sizeof *a);
     a->name = "alibi_slopes";

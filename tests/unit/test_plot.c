@@ -20,7 +20,7 @@
 #include <zlib.h>
 
 #include "as_plot.h"
-#include "as_stage.h"
+#include "as_stage_registry.h"
 #include "as_test.h"
 
 #define FIXTURE_DIR "tests/fixtures/results"

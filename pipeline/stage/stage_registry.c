@@ -1,7 +1,7 @@
 /* stage_registry.c: every stage attnstat knows, in the order they run and appear in results. */
 #include <string.h>
 
-#include "as_stage.h"
+#include "as_stage_registry.h"
 
 extern const struct as_stage_ops as_stage_histsim;
 extern const struct as_stage_ops as_stage_monotonicity;

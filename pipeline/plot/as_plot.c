@@ -19,7 +19,7 @@
 #include <plplot.h>
 
 #include "as_reader.h"
-#include "as_stage.h"
+#include "as_stage_registry.h"
 
 /* ---- what to draw */
 

@@ -137,10 +137,6 @@ size_t as_schema_model_size(const struct as_field *f, int n);
 size_t as_schema_offset(const struct as_field *f, int n, int k);
 int64_t as_field_count(const struct as_field *f); /* elements per row (or of the block field) */
 
-/* The registry (pipeline/stage_registry.c). */
-extern const struct as_stage_ops *const as_stages[];
-const struct as_stage_ops *as_stage_find(const char *name);
-
 /* Summary-log line of a (layer, head) statistic as the notebooks print it:
  * "<model> <stage> <name> | min=%.4f max=%.4f mean=%.4f std=%.4f" (population std). */
 void as_log_stats(struct as_strbuf *log, const char *model, const char *stage, const char *name,

@@ -16,6 +16,7 @@
 #include "as_reader.h"
 #include "as_run.h"
 #include "as_util.h"
+#include "as_version.h"
 
 static const char usage[] =
     "usage: attnstat run CONFIG [-o OUTPUT] [--models a,b] [--resume] [--quiet]\n"
@@ -270,7 +271,7 @@ int as_main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("attnstat %s (%s)\n", AS_VERSION, AS_GIT_COMMIT);
+        printf("attnstat %s (%s)\n", as_version(), as_git_describe());
         return 0;
     }
     if (!strcmp(cmd, "run"))

@@ -15,6 +15,7 @@
 #include "as_config.h"
 #include "as_error.h"
 #include "as_util.h"
+#include "as_version.h"
 
 static const char merge_usage[] =
     "usage: attnstat merge OUT.h5 PART.h5...\n"
@@ -416,8 +417,8 @@ static int write_merged(const char *out, struct part *parts, int n, const struct
     int bad = 0;
     const char *what = "root attributes";
     bad |= attr_str_write(f, "tool", "attnstat");
-    bad |= attr_str_write(f, "tool_version", AS_VERSION);
-    bad |= attr_str_write(f, "git_commit", AS_GIT_COMMIT);
+    bad |= attr_str_write(f, "tool_version", as_version());
+    bad |= attr_str_write(f, "git_commit", as_git_describe());
     bad |= attr_str_write(f, "config", parts[0].config);
     bad |= attr_str_write(f, "config_path", parts[0].config_path ? parts[0].config_path : "");
     bad |= attr_str_write(f, "command_line", command_line);

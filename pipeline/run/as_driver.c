@@ -17,6 +17,7 @@
 #include "as_prof.h"
 #include "as_results.h"
 #include "as_util.h"
+#include "as_version.h"
 
 volatile int as_stop_requested;
 
@@ -51,6 +52,7 @@ struct model_run {
     int *row_owner;                /* (n_layers,) */
     size_t first_unit;
     struct as_attr attrs[4 * AS_MAX_TENSORS + 6];
+    char attr_names[4 * AS_MAX_TENSORS + 6][96]; /* storage of the input:* attribute names */
     int n_attrs;
 };
 
@@ -739,31 +741,23 @@ static void model_attrs(struct model_run *mr, int p_full_digest)
         as_strlcpy(mr->attrs[a++].str, m->dataset, sizeof mr->attrs[0].str);
     }
     for (int k = 0; k < mr->n_in && a + 2 <= (int)(sizeof mr->attrs / sizeof mr->attrs[0]); k++) {
-        char *nm = as_xcalloc(1, 96);
-        snprintf(nm, 96, "input:%s", mr->in_name[k]);
+        char *nm = mr->attr_names[a];
+        snprintf(nm, sizeof mr->attr_names[a], "input:%s", mr->in_name[k]);
         mr->attrs[a] = (struct as_attr){ .name = nm, .kind = AS_ATTR_STR };
         as_strlcpy(mr->attrs[a++].str, mr->in_path[k], sizeof mr->attrs[0].str);
-        char *nd = as_xcalloc(1, 96);
-        snprintf(nd, 96, "input_digest:%s", mr->in_name[k]);
+        char *nd = mr->attr_names[a];
+        snprintf(nd, sizeof mr->attr_names[a], "input_digest:%s", mr->in_name[k]);
         mr->attrs[a] = (struct as_attr){ .name = nd, .kind = AS_ATTR_STR };
         snprintf(mr->attrs[a++].str, sizeof mr->attrs[0].str, "%s %s size=%lld mtime_ns=%lld", mr->in_digest[k],
                  p_full_digest ? "full" : "sampled", (long long)mr->in_size[k], (long long)mr->in_mtime[k]);
         if (mr->in_key[k][0]) {
-            char *nk = as_xcalloc(1, 96);
-            snprintf(nk, 96, "input_key:%s", mr->in_name[k]);
+            char *nk = mr->attr_names[a];
+            snprintf(nk, sizeof mr->attr_names[a], "input_key:%s", mr->in_name[k]);
             mr->attrs[a] = (struct as_attr){ .name = nk, .kind = AS_ATTR_STR };
             as_strlcpy(mr->attrs[a++].str, mr->in_key[k], sizeof mr->attrs[0].str);
         }
     }
     mr->n_attrs = a;
-}
-
-static void model_attrs_release(struct model_run *mr)
-{
-    for (int a = 0; a < mr->n_attrs; a++)
-        if (!strncmp(mr->attrs[a].name, "input", 5))
-            free((char *)mr->attrs[a].name);
-    mr->n_attrs = 0;
 }
 
 static int write_log(const char *path, const char *text, struct as_error *err)
@@ -839,7 +833,7 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
 
     struct as_strbuf log = AS_STRBUF_INIT;
     as_strbuf_addf(&log, "attnstat %s (%s) summary: config %s, %d model%s, %zu units, %d rank%s, started %s\n",
-                   AS_VERSION, AS_GIT_COMMIT, cfg->path, p.n_models, p.n_models == 1 ? "" : "s", p.n_units, nranks,
+                   as_version(), as_git_describe(), cfg->path, p.n_models, p.n_models == 1 ? "" : "s", p.n_units, nranks,
                    nranks == 1 ? "" : "s", start_time);
     rm = calloc((size_t)p.n_models, sizeof *rm);
     rs = calloc((size_t)p.n_models * (size_t)cfg->n_stages + 1, sizeof *rs);
@@ -907,8 +901,6 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
     if (!agree(comm, err))
         as_journal_remove_all(comm, &p.journal); /* the results file is complete: nothing to resume */
     as_strbuf_release(&log);
-    for (int i = 0; i < p.n_models; i++)
-        model_attrs_release(&p.models[i]);
     free(rank_busy);
     free(rank_bytes);
     free(rank_units);

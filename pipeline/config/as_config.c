@@ -1,5 +1,6 @@
 /* as_config.c: YAML -> struct as_config, every error with file:line:col. */
 #include "as_config.h"
+#include "as_stage_registry.h"
 
 #include <errno.h>
 #include <stdio.h>

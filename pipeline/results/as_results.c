@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "as_util.h"
+#include "as_version.h"
 
 /* Sticky error: the first HDF5 failure is remembered and every later call is skipped. */
 struct wr {
@@ -269,8 +270,8 @@ int as_results_write_all(MPI_Comm comm, const char *path, const struct as_result
                             "writable?)", tmp);
     }
     attr_str(&w, f, "tool", "attnstat");
-    attr_str(&w, f, "tool_version", AS_VERSION);
-    attr_str(&w, f, "git_commit", AS_GIT_COMMIT);
+    attr_str(&w, f, "tool_version", as_version());
+    attr_str(&w, f, "git_commit", as_git_describe());
     attr_str(&w, f, "config", run->config_text ? run->config_text : "");
     attr_str(&w, f, "config_path", run->config_path ? run->config_path : "");
     attr_str(&w, f, "command_line", run->command_line ? run->command_line : "");
