@@ -12,6 +12,7 @@
 #include "as_config.h"
 #include "as_driver.h"
 #include "as_merge.h"
+#include "as_mpi.h"
 #include "as_plot.h"
 #include "as_reader.h"
 #include "as_run.h"
@@ -82,9 +83,8 @@ static int cmd_run(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
     MPI_Init(&argc, &argv);
-    int rank, size;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    as_mpi_init_all();
+    int rank = as_mpi_rank(MPI_COMM_WORLD), size = as_mpi_size(MPI_COMM_WORLD);
     /* srun without the MPI plugin starts N separate 1-rank jobs that would all write the same file */
     const char *expect = getenv("ATTNSTAT_EXPECT_NP");
     if (expect && *expect && atoi(expect) != size) {

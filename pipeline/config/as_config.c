@@ -257,15 +257,12 @@ static void derive_log(struct as_config *cfg)
 }
 
 
-/* A zeroed entry at cfg->models[cfg->n_models] (not counted until the caller does), or NULL. */
+/* A zeroed entry at cfg->models[cfg->n_models] (not counted until the caller does). */
 static struct as_model_cfg *model_push(struct as_config *cfg)
 {
     if (cfg->n_models == cfg->cap_models) {
         int cap = cfg->cap_models ? 2 * cfg->cap_models : 16;
-        struct as_model_cfg *m = realloc(cfg->models, (size_t)cap * sizeof *m);
-        if (!m)
-            return NULL;
-        cfg->models = m;
+        cfg->models = as_xrealloc(cfg->models, (size_t)cap, sizeof *cfg->models);
         cfg->cap_models = cap;
     }
     memset(&cfg->models[cfg->n_models], 0, sizeof cfg->models[0]);
@@ -401,13 +398,9 @@ static int expand_sweep(struct as_config *cfg, const struct as_ynode *sw, struct
             rc = -1;
             break;
         }
-        cfg->generated = realloc(cfg->generated, (size_t)(cfg->n_generated + 1) * sizeof *cfg->generated);
+        cfg->generated = as_xrealloc(cfg->generated, (size_t)cfg->n_generated + 1, sizeof *cfg->generated);
         cfg->generated[cfg->n_generated++] = entry;
         struct as_model_cfg *m = model_push(cfg);
-        if (!m) {
-            rc = as_error_set(err, AS_ERR_NOMEM, "out of memory for the sweep's models");
-            break;
-        }
         if (parse_model(cfg, m, entry, cfg->n_models, err)) {
             rc = -1;
             break;
@@ -493,8 +486,6 @@ static int parse_root(struct as_config *cfg, struct as_error *err)
         return as_ynode_error(sweep ? sweep : models, err, "%zu models: more than %d", total, AS_MAX_MODELS);
     for (size_t i = 0; models && i < models->n; i++) {
         struct as_model_cfg *m = model_push(cfg);
-        if (!m)
-            return as_error_set(err, AS_ERR_NOMEM, "out of memory for %zu models", models->n);
         if (parse_model(cfg, m, models->items[i], (int)i, err))
             return -1;
         cfg->n_models++;

@@ -65,19 +65,43 @@ int as_status_exit_code(enum as_status s)
     case AS_ERR_INPUT: return AS_EXIT_INPUT;
     case AS_ERR_IO: case AS_ERR_HDF5: return AS_EXIT_IO;
     case AS_ERR_STOPPED: return AS_EXIT_RESUMABLE;
+    case AS_ERR_NOMEM: return AS_EXIT_NOMEM;
     default: return AS_EXIT_INTERNAL;
     }
 }
 
-void as_bug(const char *file, int line, const char *fmt, ...)
+static void (*fatal_hook)(int code);
+
+void as_fatal_set_hook(void (*hook)(int code))
+{
+    fatal_hook = hook;
+}
+
+__attribute__((noreturn)) static void fatal_v(int code, const char *prefix, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "attnstat: error: %s", prefix);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    if (fatal_hook)
+        fatal_hook(code);
+    exit(code);
+}
+
+void as_fatal(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "attnstat: BUG at %s:%d: ", file, line);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    abort();
+    fatal_v(code, "", fmt, ap);
+}
+
+void as_bug(const char *file, int line, const char *fmt, ...)
+{
+    char where[512];
+    snprintf(where, sizeof where, "internal error (a bug, please report it) at %s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    fatal_v(AS_EXIT_INTERNAL, where, fmt, ap);
 }
 
 int as_usage_error(const char *usage, const char *fmt, ...)

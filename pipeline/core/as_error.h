@@ -26,6 +26,7 @@ enum as_exit {
     AS_EXIT_INPUT = 4,
     AS_EXIT_IO = 5,
     AS_EXIT_INTERNAL = 6,
+    AS_EXIT_NOMEM = 7,      /* out of memory: fewer ranks per node, then --resume */
     AS_EXIT_RESUMABLE = 75 /* EX_TEMPFAIL: run again with --resume */
 };
 
@@ -52,7 +53,19 @@ const char *as_status_name(enum as_status status);
 int as_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int as_status_exit_code(enum as_status status);
 
-/* Programmer bugs: report file:line and abort the whole job. Never for bad input. */
+/* Fatal errors end the whole job: one line "attnstat: error: <message>" on stderr, then the hook
+ * set with as_fatal_set_hook (MPI_Abort(MPI_COMM_WORLD, code) once MPI runs: pipeline/mpi), else
+ * exit(code). Only for what no caller can handle: programmer bugs and out of memory.
+ *
+ * Out-of-memory policy: memory that a run needs comes from as_xmalloc/as_xcalloc/as_xrealloc
+ * (pipeline/core/as_util.h), which end the job with AS_EXIT_NOMEM on failure, naming the bytes and
+ * the place; the journal keeps every finished unit, so `run --resume` on nodes with more memory
+ * per rank continues. No other code tests an allocation for NULL, except where a smaller
+ * allocation is a real alternative (an optional cache), which then falls back silently. */
+void as_fatal(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+void as_fatal_set_hook(void (*hook)(int code));
+
+/* Programmer bugs: report file:line and end the whole job (exit 6). Never for bad input. */
 void as_bug(const char *file, int line, const char *fmt, ...) __attribute__((noreturn, format(printf, 3, 4)));
 #define AS_BUG(...) as_bug(__FILE__, __LINE__, __VA_ARGS__)
 #define AS_ASSERT(c) do { if (!(c)) as_bug(__FILE__, __LINE__, "assertion failed: %s", #c); } while (0)

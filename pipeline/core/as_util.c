@@ -1,6 +1,8 @@
 /* as_util.c: strbuf, checked arithmetic, time. */
 #include "as_util.h"
 
+#include "as_error.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +19,7 @@ static void sb_grow(struct as_strbuf *sb, size_t extra)
     size_t want = sb->alloc ? sb->alloc : 256;
     while (want < sb->len + extra + 1)
         want *= 2;
-    char *p = realloc(sb->buf, want);
-    if (!p) {
-        fputs("attnstat: out of memory\n", stderr);
-        abort();
-    }
-    sb->buf = p;
+    sb->buf = as_xrealloc(sb->buf, want, 1);
     sb->alloc = want;
 }
 
@@ -70,14 +67,37 @@ int as_add_i64(int64_t a, int64_t b, int64_t *out)
     return __builtin_add_overflow(a, b, out) ? -1 : 0;
 }
 
-void *as_xcalloc(size_t n, size_t size)
+__attribute__((noreturn)) static void oom(size_t n, size_t size, const char *file, int line)
+{
+    as_fatal(AS_EXIT_NOMEM, "out of memory: %zu bytes at %s:%d (give each rank more memory, then run again with --resume)",
+             n * size, file, line);
+}
+
+void *as_xmalloc_at(size_t size, const char *file, int line)
+{
+    void *p = malloc(size ? size : 1);
+    if (!p)
+        oom(size, 1, file, line);
+    return p;
+}
+
+void *as_xcalloc_at(size_t n, size_t size, const char *file, int line)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fputs("attnstat: out of memory\n", stderr);
-        abort();
-    }
+    if (!p)
+        oom(n, size, file, line);
     return p;
+}
+
+void *as_xrealloc_at(void *p, size_t n, size_t size, const char *file, int line)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes))
+        as_fatal(AS_EXIT_NOMEM, "out of memory: %zu x %zu bytes overflow at %s:%d", n, size, file, line);
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q)
+        oom(n, size, file, line);
+    return q;
 }
 
 char *as_xstrdup(const char *s)

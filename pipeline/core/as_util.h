@@ -29,9 +29,14 @@ static inline const char *as_strbuf_str(const struct as_strbuf *sb) { return sb-
 int as_mul_i64(int64_t a, int64_t b, int64_t *out);
 int as_add_i64(int64_t a, int64_t b, int64_t *out);
 
-/* Allocation that aborts with a message on failure (only for small fixed-size bookkeeping);
- * big buffers use malloc and report AS_ERR_NOMEM. */
-void *as_xcalloc(size_t n, size_t size);
+/* The allocators of the out-of-memory policy (as_error.h): never NULL; on failure the job ends
+ * (exit 7) with one line naming the bytes and the calling file:line. 0 bytes allocate 1. */
+void *as_xmalloc_at(size_t size, const char *file, int line);
+void *as_xcalloc_at(size_t n, size_t size, const char *file, int line);
+void *as_xrealloc_at(void *p, size_t n, size_t size, const char *file, int line);
+#define as_xmalloc(size) as_xmalloc_at((size), __FILE__, __LINE__)
+#define as_xcalloc(n, size) as_xcalloc_at((n), (size), __FILE__, __LINE__)
+#define as_xrealloc(p, n, size) as_xrealloc_at((p), (n), (size), __FILE__, __LINE__) /* n * size, checked */
 char *as_xstrdup(const char *s);
 
 /* splitmix64: counter-based, so any element can be generated independently (synthetic data,

@@ -31,13 +31,9 @@ void as_ynode_free(struct as_ynode *n)
 static void node_push(struct as_ynode *parent, struct as_ynode *key, struct as_ynode *item)
 {
     size_t n = parent->n + 1;
-    parent->items = realloc(parent->items, n * sizeof *parent->items);
+    parent->items = as_xrealloc(parent->items, n, sizeof *parent->items);
     if (parent->kind == AS_YNODE_MAP)
-        parent->keys = realloc(parent->keys, n * sizeof *parent->keys);
-    if (!parent->items || (parent->kind == AS_YNODE_MAP && !parent->keys)) {
-        fputs("attnstat: out of memory\n", stderr);
-        abort();
-    }
+        parent->keys = as_xrealloc(parent->keys, n, sizeof *parent->keys);
     if (parent->kind == AS_YNODE_MAP)
         parent->keys[parent->n] = key;
     parent->items[parent->n] = item;

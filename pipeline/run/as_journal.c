@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "as_mpi.h"
 #include "as_util.h"
 
 #define JMAGIC 0x314a5341u /* "ASJ1" */
@@ -79,9 +80,7 @@ int as_journal_prepass(struct as_journal *j, int32_t model, int32_t stage, int64
     size_t nz = 0;
     for (size_t i = 0; i < n; i++)
         nz += sum[i] != 0;
-    uint64_t *buf = malloc((1 + 2 * nz) * sizeof *buf);
-    if (!buf)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for a journal record");
+    uint64_t *buf = as_xcalloc(1 + 2 * nz, sizeof *buf);
     size_t k = 0;
     buf[k++] = n;
     for (size_t i = 0; i < n; i++)
@@ -134,7 +133,7 @@ static int load_file(const char *path, const char *desc, struct as_strbuf *sb, s
         if (magic != JMAGIC || kind >= AS_JREC_KIND_COUNT || len > ((uint64_t)1 << 34))
             break;
         free(p);
-        p = malloc(len ? len : 1);
+        p = malloc(len ? len : 1); /* a length torn by a kill may be huge: then the record is torn */
         if (!p || fread(p, 1, len, f) != len || jhash(h, p, len) != hv)
             break;
         if (first) {
@@ -177,7 +176,7 @@ int as_journal_open_all(MPI_Comm comm, struct as_journal *j, const char *output,
                         struct as_error *err)
 {
     int rank;
-    MPI_Comm_rank(comm, &rank);
+    rank = as_mpi_rank(comm);
     memset(j, 0, sizeof *j);
     j->fd = -1;
     snprintf(j->dir, sizeof j->dir, "%s.journal", output);
@@ -192,7 +191,7 @@ int as_journal_open_all(MPI_Comm comm, struct as_journal *j, const char *output,
             struct dirent *e;
             while ((e = readdir(d)))
                 if (e->d_name[0] != '.') {
-                    names = realloc(names, (n + 1) * sizeof *names);
+                    names = as_xrealloc(names, n + 1, sizeof *names);
                     names[n++] = as_xstrdup(e->d_name);
                 }
             closedir(d);
@@ -219,24 +218,22 @@ int as_journal_open_all(MPI_Comm comm, struct as_journal *j, const char *output,
             rc = as_error_set(err, AS_ERR_IO, "cannot create journal folder '%s': %s", j->dir, strerror(errno));
     }
     int st = rc ? (int)err->status : 0;
-    MPI_Bcast(&st, 1, MPI_INT, 0, comm);
+    AS_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, comm));
     if (st) {
-        MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, 0, comm);
+        AS_MPI(MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, 0, comm));
         err->status = (enum as_status)st;
         as_strbuf_release(&blob);
         return -1;
     }
     uint64_t len = blob.len;
-    MPI_Bcast(&attempt, 1, MPI_UINT64_T, 0, comm);
-    MPI_Bcast(&len, 1, MPI_UINT64_T, 0, comm);
-    j->blob = malloc(len ? len : 1);
-    if (!j->blob)
-        MPI_Abort(comm, AS_EXIT_INTERNAL);
+    AS_MPI(MPI_Bcast(&attempt, 1, MPI_UINT64_T, 0, comm));
+    AS_MPI(MPI_Bcast(&len, 1, MPI_UINT64_T, 0, comm));
+    j->blob = as_xmalloc(len);
     if (rank == 0 && len)
         memcpy(j->blob, blob.buf, len);
     for (uint64_t off = 0; off < len; off += (uint64_t)1 << 30) {
         uint64_t c = len - off < ((uint64_t)1 << 30) ? len - off : ((uint64_t)1 << 30);
-        MPI_Bcast(j->blob + off, (int)c, MPI_BYTE, 0, comm);
+        AS_MPI(MPI_Bcast(j->blob + off, (int)c, MPI_BYTE, 0, comm));
     }
     j->blob_len = len;
     as_strbuf_release(&blob);
@@ -250,7 +247,7 @@ int as_journal_open_all(MPI_Comm comm, struct as_journal *j, const char *output,
     else if (as_journal_append(j, AS_JREC_HEADER, -1, -1, 0, desc, strlen(desc), err))
         bad = 1;
     int any;
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
+    AS_MPI(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm));
     if (any && !bad)
         as_error_set(err, AS_ERR_IO, "cannot create the journal in '%s' (another rank failed)", j->dir);
     return any ? -1 : 0;
@@ -287,13 +284,13 @@ void as_journal_close(struct as_journal *j)
 void as_journal_remove_all(MPI_Comm comm, struct as_journal *j)
 {
     int rank;
-    MPI_Comm_rank(comm, &rank);
+    rank = as_mpi_rank(comm);
     if (j->fd >= 0) { /* about to be deleted: no point in syncing it */
         close(j->fd);
         j->fd = -1;
     }
     as_journal_close(j);
-    MPI_Barrier(comm);
+    AS_MPI(MPI_Barrier(comm));
     if (rank != 0)
         return;
     DIR *d = opendir(j->dir);

@@ -1,8 +1,11 @@
-/* test_plan.c: the LPT assignment as a pure function, for 1, 2, 3 and 7 ranks in one process. */
+/* test_plan.c: the plan as a pure function, for 1, 2, 3 and 7 ranks in one process: the LPT
+ * assignment; plans built from a config and described inputs (no file is opened); journal replay
+ * and re-assignment when a run resumes at another rank count. */
 #undef NDEBUG
 #include <stdlib.h>
 #include <string.h>
 
+#include "as_config.h"
 #include "as_plan.h"
 #include "as_test.h"
 
@@ -54,8 +57,177 @@ static void test_plan__ties_by_model_then_layer(void)
     CHECK(owner[2] == 0 && owner[1] == 1 && owner[0] == 0 && owner[3] == 1);
 }
 
+/* A config of three models (different layer and head counts), histsim + monotonicity, with the
+ * inputs described by hand as a probe would: no file is read. */
+static const char *const PLAN_YAML = "output: out.h5\n"
+                                     "models:\n"
+                                     "  - {name: a, synthetic: {layers: 5, heads: 4, seq_len: 16}}\n"
+                                     "  - {name: b, synthetic: {layers: 3, heads: 8, seq_len: 32}}\n"
+                                     "  - {name: c, synthetic: {layers: 7, heads: 2, seq_len: 8}}\n"
+                                     "stages: {histsim: {}, monotonicity: {}}\n";
+
+static void describe_inputs(const struct as_config *cfg, struct as_plan_inputs *in)
+{
+    const char *names[AS_MAX_TENSORS];
+    int n = as_plan_input_names(cfg, names, AS_MAX_TENSORS);
+    CHECK(n == 2 && !strcmp(names[0], "qk_mean") && !strcmp(names[1], "attention_probs_mean"));
+    for (int i = 0; i < cfg->n_models; i++) {
+        const struct as_synth_spec *sp = &cfg->models[i].synth;
+        in[i].n = n;
+        for (int k = 0; k < n; k++) {
+            struct as_plan_input *t = &in[i].in[k];
+            memset(t, 0, sizeof *t);
+            snprintf(t->name, sizeof t->name, "%s", names[k]);
+            snprintf(t->path, sizeof t->path, "/nowhere/%s/%s.npy", cfg->models[i].name, names[k]);
+            t->info.dtype = AS_DTYPE_F32;
+            t->info.ndim = 4;
+            int64_t shape[4] = { sp->layers, sp->heads, sp->seq_len, sp->seq_len };
+            memcpy(t->info.shape, shape, sizeof shape);
+            t->info.stride[3] = 1;
+            for (int d = 2; d >= 0; d--)
+                t->info.stride[d] = t->info.stride[d + 1] * shape[d + 1];
+            snprintf(t->digest, sizeof t->digest, "%016x", 0x1234 + i * 16 + k);
+        }
+    }
+}
+
+static void test_plan__build_from_described_inputs(void)
+{
+    struct as_config cfg;
+    struct as_error err = { 0 };
+    CHECK_MSG(as_config_parse(&cfg, "c.yaml", "/base", PLAN_YAML, &err) == 0, "%s", err.msg);
+    struct as_plan_inputs in[3];
+    describe_inputs(&cfg, in);
+    int ranks[] = { 1, 2, 3, 7 };
+    for (int k = 0; k < 4; k++) {
+        struct as_plan p;
+        CHECK_MSG(as_plan_build(&p, &cfg, in, ranks[k], &err) == 0, "%s", err.msg);
+        CHECK(p.n_models == 3 && p.n_units == 15 && p.n_todo == 15);
+        CHECK(p.models[0].n_layers == 5 && p.models[1].n_heads == 8 && p.models[2].seq_len == 8);
+        CHECK(p.models[1].first_unit == 5 && p.models[2].first_unit == 8);
+        for (size_t u = 0; u < p.n_units; u++) {
+            CHECK(p.units[u].model == (u < 5 ? 0 : u < 8 ? 1 : 2));
+            CHECK(p.run_owner[u] == p.owner[u] && p.owner[u] >= 0 && p.owner[u] < ranks[k]);
+            CHECK(p.units[u].cost > 0);
+            /* histsim and monotonicity rows of that layer */
+            const struct as_plan_model *mr = &p.models[p.units[u].model];
+            CHECK(as_plan_unit_payload(&p, u) == mr->st[0].row_size + mr->st[1].row_size);
+        }
+        /* a bigger model's units cost more */
+        CHECK(p.units[5].cost > p.units[0].cost && p.units[0].cost > p.units[8].cost);
+        struct as_strbuf d = AS_STRBUF_INIT;
+        as_plan_describe(&p, &d);
+        CHECK(strstr(as_strbuf_str(&d), "model b input qk_mean /nowhere/b/qk_mean.npy float32 (3, 8, 32, 32)") != NULL);
+        CHECK(strstr(as_strbuf_str(&d), "stage monotonicity") != NULL);
+        as_strbuf_release(&d);
+        as_plan_release(&p);
+    }
+    as_config_release(&cfg);
+}
+
+/* An interrupted run at np = a finished some units; the resume at np = b marks them done from the
+ * journal records and assigns exactly the others, the same way whatever a was. */
+static void test_plan__resume_at_another_rank_count(void)
+{
+    struct as_config cfg;
+    struct as_error err = { 0 };
+    CHECK_MSG(as_config_parse(&cfg, "c.yaml", "/base", PLAN_YAML, &err) == 0, "%s", err.msg);
+    struct as_plan_inputs in[3];
+    describe_inputs(&cfg, in);
+    int ranks[] = { 1, 2, 3, 7 };
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++) {
+            struct as_plan first, resumed;
+            CHECK(as_plan_build(&first, &cfg, in, ranks[a], &err) == 0);
+            CHECK(as_plan_build(&resumed, &cfg, in, ranks[b], &err) == 0);
+            /* the journal of the first attempt: rank 0's units and every third unit */
+            size_t n_done = 0;
+            for (size_t u = 0; u < first.n_units; u++)
+                if (first.owner[u] == 0 || u % 3 == 0) {
+                    const struct as_unit_desc *ud = &first.units[u];
+                    long got = as_plan_mark_done(&resumed, ud->model, ud->layer, as_plan_unit_payload(&first, u));
+                    CHECK(got == (long)u);
+                    n_done++;
+                }
+            /* records of another plan are ignored */
+            CHECK(as_plan_mark_done(&resumed, 3, 0, 8) == -1);
+            CHECK(as_plan_mark_done(&resumed, 0, 5, as_plan_unit_payload(&first, 0)) == -1);
+            CHECK(as_plan_mark_done(&resumed, -1, 0, 0) == -1);
+            CHECK(as_plan_mark_done(&resumed, 1, 0, as_plan_unit_payload(&first, 5) + 8) == -1);
+            as_plan_reassign(&resumed);
+            CHECK(resumed.n_todo == resumed.n_units - n_done);
+            size_t todo = 0;
+            for (size_t u = 0; u < resumed.n_units; u++) {
+                if (resumed.done[u]) {
+                    CHECK(resumed.run_owner[u] == -1);
+                    continue;
+                }
+                todo++;
+                CHECK(resumed.run_owner[u] >= 0 && resumed.run_owner[u] < ranks[b]);
+                /* prepass work and row writing stay with the full plan's owner */
+                CHECK(resumed.owner[u] >= 0 && resumed.owner[u] < ranks[b]);
+            }
+            CHECK(todo == resumed.n_todo);
+            /* the assignment of what is left is that of a fresh plan of those units alone */
+            struct as_unit_desc left[32];
+            int own[32];
+            size_t k = 0;
+            for (size_t u = 0; u < resumed.n_units; u++)
+                if (!resumed.done[u])
+                    left[k++] = resumed.units[u];
+            as_plan_assign(left, k, ranks[b], own, NULL);
+            k = 0;
+            for (size_t u = 0; u < resumed.n_units; u++)
+                if (!resumed.done[u])
+                    CHECK(resumed.run_owner[u] == own[k++]);
+            as_plan_release(&first);
+            as_plan_release(&resumed);
+        }
+    as_config_release(&cfg);
+}
+
+/* Everything finished before: nothing left to assign. */
+static void test_plan__resume_with_everything_done(void)
+{
+    struct as_config cfg;
+    struct as_error err = { 0 };
+    CHECK(as_config_parse(&cfg, "c.yaml", "/base", PLAN_YAML, &err) == 0);
+    struct as_plan_inputs in[3];
+    describe_inputs(&cfg, in);
+    struct as_plan p;
+    CHECK(as_plan_build(&p, &cfg, in, 3, &err) == 0);
+    for (size_t u = 0; u < p.n_units; u++)
+        CHECK(as_plan_mark_done(&p, p.units[u].model, p.units[u].layer, as_plan_unit_payload(&p, u)) == (long)u);
+    as_plan_reassign(&p);
+    CHECK(p.n_todo == 0);
+    for (size_t u = 0; u < p.n_units; u++)
+        CHECK(p.run_owner[u] == -1);
+    as_plan_release(&p);
+    as_config_release(&cfg);
+}
+
+/* A stage that cannot take the described input fails the plan with the model and stage named. */
+static void test_plan__shape_error_names_model_and_stage(void)
+{
+    struct as_config cfg;
+    struct as_error err = { 0 };
+    CHECK(as_config_parse(&cfg, "c.yaml", "/base", PLAN_YAML, &err) == 0);
+    struct as_plan_inputs in[3];
+    describe_inputs(&cfg, in);
+    in[1].in[0].info.shape[3] = 31; /* b's qk_mean is not square */
+    struct as_plan p;
+    CHECK(as_plan_build(&p, &cfg, in, 2, &err) != 0);
+    CHECK_MSG(strstr(err.msg, "model 'b' stage histsim") != NULL, "%s", err.msg);
+    as_plan_release(&p);
+    as_config_release(&cfg);
+}
+
 int main(void)
 {
+    TEST_RUN(test_plan__build_from_described_inputs);
+    TEST_RUN(test_plan__resume_at_another_rank_count);
+    TEST_RUN(test_plan__resume_with_everything_done);
+    TEST_RUN(test_plan__shape_error_names_model_and_stage);
     TEST_RUN(test_plan__every_unit_once_and_balanced);
     TEST_RUN(test_plan__more_ranks_than_units);
     TEST_RUN(test_plan__ties_by_model_then_layer);

@@ -1,0 +1,57 @@
+/* as_mpi.c: checked MPI calls, the fatal path through MPI_Abort, agreement on errors. */
+#include "as_mpi.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+void as_mpi_fail(int rc, const char *call, const char *file, int line)
+{
+    char msg[MPI_MAX_ERROR_STRING] = "unknown MPI error";
+    int len = 0, rank = -1;
+    MPI_Error_string(rc, msg, &len);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    fprintf(stderr, "attnstat: error: rank %d: MPI call %s failed at %s:%d: %s\n", rank, call, file, line, msg);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, AS_EXIT_INTERNAL);
+    for (;;) /* MPI_Abort does not return */
+        ;
+}
+
+static void abort_job(int code)
+{
+    MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+void as_mpi_init_all(void)
+{
+    AS_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+    as_fatal_set_hook(abort_job);
+}
+
+int as_mpi_rank(MPI_Comm comm)
+{
+    int r;
+    AS_MPI(MPI_Comm_rank(comm, &r));
+    return r;
+}
+
+int as_mpi_size(MPI_Comm comm)
+{
+    int n;
+    AS_MPI(MPI_Comm_size(comm, &n));
+    return n;
+}
+
+int as_mpi_agree_all(MPI_Comm comm, struct as_error *err)
+{
+    int rank = as_mpi_rank(comm);
+    int mine = err->status != AS_OK ? rank : INT32_MAX, first;
+    AS_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm));
+    if (first == INT32_MAX)
+        return 0;
+    int st = (int)err->status;
+    AS_MPI(MPI_Bcast(&st, 1, MPI_INT, first, comm));
+    AS_MPI(MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, first, comm));
+    err->status = (enum as_status)st;
+    return -1;
+}

@@ -1,0 +1,190 @@
+/* as_plan_build.c: from (config, input descriptions) to stages, schemas and units; journal
+ * replay and re-assignment. Pure: no MPI, no file I/O. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "as_dtype.h"
+#include "as_plan.h"
+
+int as_plan_input_names(const struct as_config *cfg, const char **names, int max)
+{
+    int n = 0;
+    for (int s = 0; s < cfg->n_stages; s++) {
+        const char *sn[AS_STAGE_MAX_INPUTS] = { 0 };
+        int k_n = cfg->stages[s].ops->inputs(cfg->stages[s].cfg, sn);
+        for (int k = 0; k < k_n; k++) {
+            int seen = 0;
+            for (int j = 0; j < n && !seen; j++)
+                seen = !strcmp(names[j], sn[k]);
+            if (!seen && n < max)
+                names[n++] = sn[k];
+        }
+    }
+    return n;
+}
+
+static int input_index(const struct as_plan_inputs *in, const char *name)
+{
+    for (int i = 0; i < in->n; i++)
+        if (!strcmp(in->in[i].name, name))
+            return i;
+    return -1;
+}
+
+void as_plan_release(struct as_plan *p)
+{
+    free(p->models);
+    free(p->units);
+    free(p->owner);
+    free(p->load);
+    free(p->done);
+    free(p->run_owner);
+    memset(p, 0, sizeof *p);
+}
+
+/* Shapes and schemas of one model's stages. */
+static int plan_model(struct as_plan_model *mr, const struct as_config *cfg, struct as_error *err)
+{
+    for (int s = 0; s < cfg->n_stages; s++) {
+        const struct as_stage_ops *ops = cfg->stages[s].ops;
+        struct as_plan_stage *sr = &mr->st[s];
+        const char *names[AS_STAGE_MAX_INPUTS] = { 0 };
+        const struct as_tensor_info *info[AS_STAGE_MAX_INPUTS] = { 0 };
+        sr->n_inputs = ops->inputs(cfg->stages[s].cfg, names);
+        for (int k = 0; k < sr->n_inputs; k++) {
+            int idx = input_index(mr->in, names[k]);
+            if (idx < 0)
+                return as_error_set(err, AS_ERR_INTERNAL, "model '%s': input '%s' of stage %s was not described",
+                                    mr->m->name, names[k], ops->name);
+            sr->in_idx[k] = idx;
+            info[k] = &mr->in->in[idx].info;
+        }
+        sr->shape.n_heads = mr->n_heads ? mr->n_heads : mr->m->heads; /* the hint */
+        if (ops->shape(cfg->stages[s].cfg, info, &sr->shape, err))
+            return as_error_prefix(err, "model '%s' stage %s: ", mr->m->name, ops->name);
+        sr->n_fields = ops->schema(cfg->stages[s].cfg, &sr->shape, sr->fields);
+        sr->row_size = as_schema_row_size(sr->fields, sr->n_fields);
+        sr->model_size = as_schema_model_size(sr->fields, sr->n_fields);
+        sr->active = 1;
+        if (sr->shape.n_layers > mr->n_layers)
+            mr->n_layers = sr->shape.n_layers;
+        if (!mr->n_heads) {
+            mr->n_heads = sr->shape.n_heads;
+            mr->seq_len = sr->shape.seq_len;
+        }
+    }
+    return 0;
+}
+
+int as_plan_build(struct as_plan *p, const struct as_config *cfg, const struct as_plan_inputs *inputs, int nranks,
+                  struct as_error *err)
+{
+    memset(p, 0, sizeof *p);
+    p->cfg = cfg;
+    p->nranks = nranks;
+    p->models = as_xcalloc((size_t)cfg->n_models, sizeof *p->models);
+    p->n_models = cfg->n_models;
+    size_t n_units = 0;
+    for (int i = 0; i < cfg->n_models; i++) {
+        struct as_plan_model *mr = &p->models[i];
+        mr->m = &cfg->models[i];
+        mr->in = &inputs[i];
+        if (plan_model(mr, cfg, err))
+            return -1;
+        mr->first_unit = n_units;
+        n_units += (size_t)mr->n_layers;
+    }
+    p->units = as_xcalloc(n_units, sizeof *p->units);
+    p->owner = as_xcalloc(n_units, sizeof *p->owner);
+    p->done = as_xcalloc(n_units, 1);
+    p->run_owner = as_xcalloc(n_units, sizeof *p->run_owner);
+    p->load = as_xcalloc((size_t)nranks, sizeof *p->load);
+    p->n_units = n_units;
+    for (int i = 0; i < p->n_models; i++) {
+        const struct as_plan_model *mr = &p->models[i];
+        for (int64_t l = 0; l < mr->n_layers; l++) {
+            struct as_unit_desc *u = &p->units[mr->first_unit + (size_t)l];
+            u->model = i;
+            u->layer = l;
+            for (int s = 0; s < cfg->n_stages; s++)
+                if (mr->st[s].active && l < mr->st[s].shape.n_layers) {
+                    u->cost += mr->st[s].shape.unit_cost;
+                    u->bytes += mr->st[s].shape.unit_bytes;
+                }
+        }
+    }
+    as_plan_assign(p->units, p->n_units, nranks, p->owner, p->load);
+    memcpy(p->run_owner, p->owner, n_units * sizeof *p->owner);
+    p->n_todo = n_units;
+    return 0;
+}
+
+size_t as_plan_unit_payload(const struct as_plan *p, size_t u)
+{
+    const struct as_unit_desc *ud = &p->units[u];
+    const struct as_plan_model *mr = &p->models[ud->model];
+    size_t n = 0;
+    for (int s = 0; s < p->cfg->n_stages; s++)
+        if (mr->st[s].active && ud->layer < mr->st[s].shape.n_layers)
+            n += mr->st[s].row_size;
+    return n;
+}
+
+long as_plan_mark_done(struct as_plan *p, int64_t model, int64_t layer, uint64_t payload_len)
+{
+    if (model < 0 || model >= p->n_models)
+        return -1;
+    const struct as_plan_model *mr = &p->models[model];
+    if (layer < 0 || layer >= mr->n_layers)
+        return -1;
+    size_t u = mr->first_unit + (size_t)layer;
+    if (payload_len != as_plan_unit_payload(p, u))
+        return -1;
+    p->done[u] = 1;
+    return (long)u;
+}
+
+void as_plan_reassign(struct as_plan *p)
+{
+    size_t n = 0;
+    for (size_t u = 0; u < p->n_units; u++)
+        n += !p->done[u];
+    struct as_unit_desc *todo = as_xcalloc(n, sizeof *todo);
+    size_t *map = as_xcalloc(n, sizeof *map);
+    int *own = as_xcalloc(n, sizeof *own);
+    size_t k = 0;
+    for (size_t u = 0; u < p->n_units; u++) {
+        p->run_owner[u] = -1;
+        if (!p->done[u]) {
+            map[k] = u;
+            todo[k++] = p->units[u];
+        }
+    }
+    as_plan_assign(todo, n, p->nranks, own, NULL);
+    for (k = 0; k < n; k++)
+        p->run_owner[map[k]] = own[k];
+    p->n_todo = n;
+    free(own);
+    free(map);
+    free(todo);
+}
+
+void as_plan_describe(const struct as_plan *p, struct as_strbuf *sb)
+{
+    for (int i = 0; i < p->n_models; i++) {
+        const struct as_plan_model *mr = &p->models[i];
+        for (int k = 0; k < mr->in->n; k++) {
+            const struct as_plan_input *in = &mr->in->in[k];
+            char sh[128];
+            as_strbuf_addf(sb, "model %s input %s %s%s%s %s %s size %lld mtime %lld digest %s\n", mr->m->name,
+                           in->name, in->path, in->key[0] ? " key " : "", in->key, as_dtype_traits[in->info.dtype].name,
+                           as_shape_str(&in->info, sh, sizeof sh), (long long)in->size, (long long)in->mtime,
+                           in->digest);
+        }
+    }
+    for (int s = 0; s < p->cfg->n_stages; s++) {
+        as_strbuf_addf(sb, "stage %s ", p->cfg->stages[s].ops->name);
+        as_ynode_dump(p->cfg->stages[s].node, sb);
+        as_strbuf_addf(sb, "\n");
+    }
+}

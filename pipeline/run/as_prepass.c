@@ -1,0 +1,111 @@
+/* as_prepass.c: the collective prepass protocol. For each (model, stage) with a prepass, round by
+ * round: every rank adds its units into integer counters, the counters are summed over all ranks
+ * (order-free, so exact), rank 0 journals the sum, and every rank reduces it into the stage's
+ * state alike. A resume replays journaled rounds without reading any data. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "as_mpi.h"
+#include "as_run_internal.h"
+#include "as_util.h"
+
+/* The journaled sum of a prepass round, if the interrupted run got that far. */
+static int journal_prepass(struct as_journal *j, int model, int stage, int round, uint64_t *acc, size_t n)
+{
+    struct as_jrec rec;
+    j->pos = 0;
+    while (as_journal_next(j, &rec))
+        if (rec.kind == AS_JREC_PREPASS && rec.model == model && rec.stage == stage && rec.index == round)
+            return as_journal_prepass_read(&rec, acc, n) == 0;
+    return 0;
+}
+
+static int state_init(struct as_run *r, int i, int s, struct as_error *err)
+{
+    const struct as_stage_cfg *sc = &r->cfg->stages[s];
+    const struct as_plan_model *mr = &r->plan.models[i];
+    const struct as_plan_stage *ps = &mr->st[s];
+    struct as_run_stage *rs = as_run_stage_of(r, i, s);
+    size_t ss = sc->ops->state_size ? sc->ops->state_size(sc->cfg, &ps->shape) : 0;
+    rs->state = as_xcalloc(1, ss);
+    if (!sc->ops->state_init)
+        return 0;
+    const struct as_tensor_info *info[AS_STAGE_MAX_INPUTS];
+    for (int k = 0; k < ps->n_inputs; k++)
+        info[k] = &mr->in->in[ps->in_idx[k]].info;
+    if (sc->ops->state_init(sc->cfg, rs->state, &ps->shape, info, err))
+        return as_error_prefix(err, "model '%s' stage %s: ", mr->m->name, sc->ops->name);
+    return 0;
+}
+
+/* This rank's share of one round. */
+static void round_local(struct as_run *r, int i, int s, int round, uint64_t *acc, struct as_error *err)
+{
+    const struct as_stage_cfg *sc = &r->cfg->stages[s];
+    const struct as_plan_model *mr = &r->plan.models[i];
+    struct as_run_stage *rs = as_run_stage_of(r, i, s);
+    double t0 = as_now();
+    for (int64_t l = 0; l < mr->st[s].shape.n_layers && !err->status; l++) {
+        if (r->plan.owner[mr->first_unit + (size_t)l] != r->rank)
+            continue;
+        if (as_stop_requested) {
+            as_error_set(err, AS_ERR_STOPPED, "stopped by a signal during the prepass of model '%s'", mr->m->name);
+            break;
+        }
+        if (as_inputs_open(r, i, err))
+            break;
+        struct as_unit u;
+        as_inputs_unit(&u, r, i, s, l);
+        if (sc->ops->prepass(sc->cfg, rs->state, round, &u, acc, err))
+            as_error_prefix(err, "rank %d unit %s/L%lld: ", r->rank, mr->m->name, (long long)l);
+    }
+    r->busy += as_now() - t0;
+}
+
+static int prepass_stage(struct as_run *r, int i, int s, struct as_error *err)
+{
+    const struct as_stage_cfg *sc = &r->cfg->stages[s];
+    struct as_run_stage *rs = as_run_stage_of(r, i, s);
+    const char *model = r->plan.models[i].m->name;
+    int more = 1;
+    for (int round = 0; more; round++) {
+        size_t n = sc->ops->prepass_count(sc->cfg, rs->state, round);
+        uint64_t *acc = as_xcalloc(n, sizeof *acc);
+        if (!journal_prepass(&r->journal, i, s, round, acc, n)) { /* else replay: identical on every rank */
+            round_local(r, i, s, round, acc, err);
+            /* every rank takes part in the sum, failed or not, then they agree */
+            for (size_t off = 0; off < n; off += (size_t)1 << 24) {
+                size_t c = n - off < ((size_t)1 << 24) ? n - off : ((size_t)1 << 24);
+                AS_MPI(MPI_Allreduce(MPI_IN_PLACE, acc + off, (int)c, MPI_UINT64_T, MPI_SUM, r->comm));
+            }
+            /* the sum counts only if every rank contributed in full */
+            if (!as_mpi_agree_all(r->comm, err) && r->rank == 0)
+                as_journal_prepass(&r->journal, i, s, round, acc, n, err);
+            if (as_mpi_agree_all(r->comm, err)) {
+                free(acc);
+                return -1;
+            }
+        }
+        if (sc->ops->prepass_reduce(sc->cfg, rs->state, round, acc, &more, err))
+            as_error_prefix(err, "model '%s' stage %s: ", model, sc->ops->name);
+        free(acc);
+        if (err->status)
+            return -1; /* identical on every rank: no agreement needed */
+    }
+    return 0;
+}
+
+int as_prepass_all(struct as_run *r, struct as_error *err)
+{
+    for (int i = 0; i < r->plan.n_models; i++)
+        for (int s = 0; s < r->cfg->n_stages; s++) {
+            if (!r->plan.models[i].st[s].active)
+                continue;
+            state_init(r, i, s, err);
+            if (as_mpi_agree_all(r->comm, err))
+                return -1;
+            if (r->cfg->stages[s].ops->prepass && prepass_stage(r, i, s, err))
+                return -1;
+        }
+    return 0;
+}

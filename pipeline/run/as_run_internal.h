@@ -1,0 +1,86 @@
+/* as_run_internal.h: what the files of pipeline/run share; not a public header.
+ *
+ * A run: as_inputs_probe_all describes every input, as_plan_build (pipeline/plan) makes the plan,
+ * the journal replays finished units, as_prepass_all runs the collective prepass rounds,
+ * as_units_all computes this rank's units (progress and stop protocol), the rows are gathered
+ * and finalized on every rank, as_summary_* writes provenance and the summary log, and
+ * as_results_write_all (pipeline/results) the file. */
+#ifndef AS_RUN_AS_RUN_INTERNAL_H
+#define AS_RUN_AS_RUN_INTERNAL_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "as_config.h"
+#include "as_driver.h"
+#include "as_journal.h"
+#include "as_plan.h"
+#include "as_results.h"
+#include "as_stage.h"
+
+/* The buffers of one stage on one model on this rank. */
+struct as_run_stage {
+    void *state;                   /* the prepass state (ops->state_size), owned */
+    void *scratch;                 /* the stage's per-rank slot (as_unit.scratch) */
+    unsigned char *rows;           /* (n_layers, row_size), owned; complete after the gather */
+    unsigned char *model_block;    /* (model_size,), owned; filled by finalize */
+    struct as_stage_out out;       /* attributes and log lines of finalize */
+    struct as_strbuf log;
+};
+
+/* The input tensors of one model open on this rank (one model at a time). */
+struct as_run_open {
+    int model;                     /* -1: none open */
+    struct as_tensor_file tf[AS_MAX_TENSORS];
+    uint64_t bytes_closed;         /* bytes read through handles already closed */
+};
+
+struct as_run {
+    MPI_Comm comm;
+    int rank, nranks;
+    struct as_config *cfg;         /* borrowed */
+    struct as_plan_inputs *inputs; /* (n_models,) owned */
+    struct as_plan plan;
+    struct as_run_stage *st;       /* (n_models * n_stages,) owned; as_run_stage_of() */
+    struct as_journal journal;
+    struct as_run_open open;
+    double busy;                   /* seconds this rank spent in prepass and units */
+    int64_t units_done;            /* units this rank computed */
+};
+
+static inline struct as_run_stage *as_run_stage_of(struct as_run *r, int model, int stage)
+{
+    return &r->st[(size_t)model * (size_t)r->cfg->n_stages + (size_t)stage];
+}
+
+/* as_inputs.c: describe every input of every model (find, open, check, digest): inputs[i] for
+ * cfg->models[i], (n_models,) allocated here, freed by the caller. Errors name model and tensor. */
+int as_inputs_probe(const struct as_config *cfg, struct as_plan_inputs **inputs, struct as_error *err);
+/* Open the inputs of `model` on this rank (closing the model open before) and check that they
+ * still are what the plan saw. */
+int as_inputs_open(struct as_run *r, int model, struct as_error *err);
+void as_inputs_close(struct as_run_open *o);
+uint64_t as_inputs_bytes(const struct as_run_open *o);
+/* The unit (model, stage s, layer) as a stage sees it, on the open inputs. */
+void as_inputs_unit(struct as_unit *u, struct as_run *r, int model, int s, int64_t layer);
+
+/* as_prepass.c: COLLECTIVE. Every model's stages: state set-up, then the prepass rounds (this
+ * rank's units, integer sums over all ranks, journaled by rank 0, replayed on a resume). */
+int as_prepass_all(struct as_run *r, struct as_error *err);
+
+/* as_units.c: COLLECTIVE. Compute the units run_owner gives this rank, journal each, report
+ * progress to rank 0 (printed there when enabled); one failing rank or a stop signal stops
+ * every rank after its unit in flight. */
+int as_units_all(struct as_run *r, int progress, struct as_error *err);
+
+/* as_summary.c: the model group attributes (provenance of every input), owned by attrs/names;
+ * returns how many. */
+int as_summary_model_attrs(const struct as_plan_model *mr, int full_digest, struct as_attr *attrs,
+                           char (*names)[96], int max);
+/* COLLECTIVE: the per-rank lines of the summary log (busy time, units, bytes read, balance,
+ * profile counters) and the per-rank arrays of /run, allocated here (nranks each). */
+void as_summary_ranks_all(struct as_run *r, struct as_strbuf *log, double **busy, double **bytes,
+                          int64_t **units);
+void as_summary_fmt_bytes(char *buf, size_t n, double b);
+
+#endif

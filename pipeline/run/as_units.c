@@ -1,0 +1,168 @@
+/* as_units.c: each rank computes the units the plan gives it and journals each one; rank 0
+ * counts progress and relays a stop. Messages (3 int64 each) to and from rank 0:
+ *   PROGRESS r->0 {units finished (0/1), failed (0/1), 0}   after each unit
+ *   FINISH   r->0                                          a rank has no unit left
+ *   STOP     0->r                                          finish the unit in flight, then stop
+ *   DONE     0->r                                          every rank finished: nothing unmatched
+ * A failing rank or a stop signal thus ends every rank after its unit in flight; the errors are
+ * then agreed on, so every rank returns the same status. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "as_mpi.h"
+#include "as_run_internal.h"
+#include "as_util.h"
+
+enum { TAG_PROGRESS = 11, TAG_FINISH = 12, TAG_STOP = 13, TAG_DONE = 14 };
+
+struct progress {
+    size_t done, total;
+    double t0, last_print;
+    int tty, enabled;
+};
+
+static void progress_print(struct progress *pg, int final)
+{
+    if (!pg->enabled)
+        return;
+    double now = as_now(), el = now - pg->t0;
+    if (!final && now - pg->last_print < (pg->tty ? 0.2 : 10.0))
+        return;
+    pg->last_print = now;
+    double eta = pg->done ? el / (double)pg->done * (double)(pg->total - pg->done) : 0;
+    fprintf(stderr, "%sattnstat: units %zu/%zu (%3.0f%%), elapsed %.1f s, eta %.1f s%s", pg->tty ? "\r" : "",
+            pg->done, pg->total, pg->total ? 100.0 * (double)pg->done / (double)pg->total : 100.0, el, eta,
+            pg->tty && !final ? "" : "\n");
+    fflush(stderr);
+}
+
+/* Every stage of unit ui, then its journal record: durable before it counts as done. */
+static int run_unit(struct as_run *r, size_t ui, struct as_error *err)
+{
+    const struct as_unit_desc *ud = &r->plan.units[ui];
+    const struct as_plan_model *mr = &r->plan.models[ud->model];
+    if (as_inputs_open(r, ud->model, err))
+        return as_error_prefix(err, "rank %d unit %s/L%lld: ", r->rank, mr->m->name, (long long)ud->layer);
+    size_t n = as_plan_unit_payload(&r->plan, ui);
+    unsigned char *payload = as_xmalloc(n), *dst = payload;
+    for (int s = 0; s < r->cfg->n_stages; s++) {
+        const struct as_plan_stage *ps = &mr->st[s];
+        if (!ps->active || ud->layer >= ps->shape.n_layers)
+            continue;
+        struct as_run_stage *rs = as_run_stage_of(r, ud->model, s);
+        unsigned char *row = rs->rows + (size_t)ud->layer * ps->row_size;
+        struct as_unit u;
+        as_inputs_unit(&u, r, ud->model, s, ud->layer);
+        if (r->cfg->stages[s].ops->run(r->cfg->stages[s].cfg, rs->state, &u, row, err)) {
+            free(payload);
+            return as_error_prefix(err, "rank %d unit %s/L%lld: ", r->rank, mr->m->name, (long long)ud->layer);
+        }
+        memcpy(dst, row, ps->row_size);
+        dst += ps->row_size;
+    }
+    int rc = as_journal_append(&r->journal, AS_JREC_UNIT, ud->model, -1, ud->layer, payload, n, err);
+    free(payload);
+    return rc;
+}
+
+static void send_all(struct as_run *r, const int *finished, int64_t *msg, int tag)
+{
+    for (int q = 1; q < r->nranks; q++)
+        if (!finished || !finished[q])
+            AS_MPI(MPI_Send(msg, 3, MPI_INT64_T, q, tag, r->comm));
+}
+
+/* Rank 0: one message from another rank. */
+static void handle(struct as_run *r, const MPI_Status *st, int64_t *msg, struct progress *pg, int *stop, int *finished,
+                   int *n_finished)
+{
+    if (st->MPI_TAG == TAG_PROGRESS) {
+        pg->done += (size_t)msg[0];
+        if (msg[1] && !*stop) {
+            *stop = 1;
+            send_all(r, finished, msg, TAG_STOP);
+        }
+    } else if (st->MPI_TAG == TAG_FINISH) {
+        finished[st->MPI_SOURCE] = 1;
+        (*n_finished)++;
+    }
+}
+
+int as_units_all(struct as_run *r, int progress, struct as_error *err)
+{
+    struct progress pg = { .enabled = r->rank == 0 && progress, .tty = isatty(2), .total = r->plan.n_todo };
+    pg.t0 = pg.last_print = as_now();
+    int stop = 0, *finished = as_xcalloc((size_t)r->nranks, sizeof *finished), n_finished = 0;
+    int64_t msg[3] = { 0, 0, 0 };
+    MPI_Status st;
+    for (size_t ui = 0; ui < r->plan.n_units; ui++) {
+        if (r->plan.run_owner[ui] != r->rank)
+            continue;
+        int flag;
+        if (r->rank == 0) {
+            for (;;) { /* what the other ranks reported so far */
+                AS_MPI(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, r->comm, &flag, &st));
+                if (!flag)
+                    break;
+                AS_MPI(MPI_Recv(msg, 3, MPI_INT64_T, st.MPI_SOURCE, st.MPI_TAG, r->comm, &st));
+                handle(r, &st, msg, &pg, &stop, finished, &n_finished);
+            }
+        } else {
+            AS_MPI(MPI_Iprobe(0, TAG_STOP, r->comm, &flag, &st));
+            if (flag)
+                stop = 1;
+        }
+        if (stop || as_stop_requested)
+            break;
+        double t0 = as_now();
+        int rc = run_unit(r, ui, err);
+        r->busy += as_now() - t0;
+        r->units_done += !rc;
+        if (r->rank == 0) {
+            pg.done += !rc;
+            progress_print(&pg, 0);
+            if (rc && !stop) {
+                stop = 1;
+                send_all(r, finished, msg, TAG_STOP);
+            }
+        } else {
+            msg[0] = !rc;
+            msg[1] = rc != 0;
+            msg[2] = 0;
+            AS_MPI(MPI_Send(msg, 3, MPI_INT64_T, 0, TAG_PROGRESS, r->comm));
+        }
+        if (rc)
+            break;
+    }
+    if (r->rank == 0) {
+        while (n_finished < r->nranks - 1) {
+            AS_MPI(MPI_Recv(msg, 3, MPI_INT64_T, MPI_ANY_SOURCE, MPI_ANY_TAG, r->comm, &st));
+            handle(r, &st, msg, &pg, &stop, finished, &n_finished);
+            progress_print(&pg, 0);
+        }
+        send_all(r, NULL, msg, TAG_DONE);
+        if (!err->status && !stop && !as_stop_requested)
+            progress_print(&pg, 1);
+        else if (pg.enabled && pg.tty)
+            fputc('\n', stderr);
+    } else {
+        msg[0] = msg[1] = msg[2] = 0;
+        AS_MPI(MPI_Send(msg, 3, MPI_INT64_T, 0, TAG_FINISH, r->comm));
+        for (;;) { /* drain STOPs until DONE: nothing is left unmatched */
+            AS_MPI(MPI_Recv(msg, 3, MPI_INT64_T, 0, MPI_ANY_TAG, r->comm, &st));
+            if (st.MPI_TAG == TAG_DONE)
+                break;
+        }
+    }
+    free(finished);
+    as_inputs_close(&r->open);
+    if (!err->status && as_stop_requested)
+        as_error_set(err, AS_ERR_STOPPED, "stopped by a signal; run again with --resume to finish");
+    int any_stop = as_stop_requested, all_stop;
+    AS_MPI(MPI_Allreduce(&any_stop, &all_stop, 1, MPI_INT, MPI_MAX, r->comm));
+    if (all_stop && !err->status)
+        as_error_set(err, AS_ERR_STOPPED, "stopped by a signal; run again with --resume to finish");
+    return as_mpi_agree_all(r->comm, err);
+}
