@@ -448,7 +448,8 @@ static size_t sweep_size(const struct as_ynode *sw)
 
 static int parse_root(struct as_config *cfg, struct as_error *err)
 {
-    static const char *const keys[] = { "output", "models", "sweep", "stages", "figures", "provenance", NULL };
+    static const char *const keys[] = { "output", "models", "sweep", "stages", "figures", "provenance", "on_error",
+                                        NULL };
     const struct as_ynode *root = cfg->doc.root;
     if (root->kind != AS_YNODE_MAP)
         return as_ynode_error(root, err, "the config must be a mapping with output, models and stages");
@@ -550,6 +551,11 @@ static int parse_root(struct as_config *cfg, struct as_error *err)
             as_ynode_get_enum(prov, "provenance", "digest", 0, dv, &cfg->full_digest, err))
             return -1;
     }
+    static const char *const oe[] = { "stop", "skip", NULL };
+    int skip = 0;
+    if (as_ynode_get_enum(root, "", "on_error", 0, oe, &skip, err))
+        return -1;
+    cfg->on_error = skip ? AS_ON_ERROR_SKIP : AS_ON_ERROR_STOP;
     derive_log(cfg);
     return 0;
 }

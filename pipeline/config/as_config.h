@@ -18,6 +18,8 @@
  *     model: {root: "/data/results-final-{dataset}", model_id: "{model_id}", seq_len: "{seq_len}"}
  *     missing: skip                # or error (default): combinations whose folder is missing
  *   figures: {formats: [png]}      # (optional) draw figures at the end of run
+ *   on_error: stop                 # or skip: a model whose inputs or stages fail is recorded as
+ *                                  # failed and the others finish (exit 4, complete = 0)
  * Relative paths resolve against the config file's folder. */
 #ifndef AS_PIPELINE_AS_CONFIG_H
 #define AS_PIPELINE_AS_CONFIG_H
@@ -62,6 +64,8 @@ struct as_stage_cfg {
     const struct as_ynode *node;   /* its options (NULL: defaults); borrowed from doc */
 };
 
+enum as_on_error { AS_ON_ERROR_STOP = 0, AS_ON_ERROR_SKIP, AS_ON_ERROR_COUNT };
+
 struct as_config {
     struct as_ydoc doc;            /* owned: the parsed text (recorded in results) */
     char path[AS_PATH_MAX];        /* the config file as given */
@@ -80,6 +84,7 @@ struct as_config {
     int n_generated;
     struct as_strbuf skipped;      /* sweep combinations skipped with `missing: skip`, one per line */
     int full_digest;               /* provenance: digest every byte of the inputs */
+    enum as_on_error on_error;     /* a model's failure stops the run, or is recorded and skipped */
 };
 
 /* Load and check a config; errors carry file:line:col. On error *cfg is released. */

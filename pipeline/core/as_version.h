@@ -9,4 +9,9 @@ const char *as_version(void);
  * Static storage. */
 const char *as_git_describe(void);
 
+/* The results-relevant version: what a stage computes from the same inputs and options. Part of
+ * every (model, stage) key (pipeline/plan), so finished work of an older attnstat is reused only
+ * while this is unchanged. Bump it with any change to what a stage writes. */
+#define AS_RESULTS_VERSION "attnstat-results-1"
+
 #endif

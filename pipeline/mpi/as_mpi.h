@@ -7,6 +7,7 @@
 #define AS_MPI_AS_MPI_H
 
 #include <mpi.h>
+#include <stdint.h>
 
 #include "as_error.h"
 
@@ -27,6 +28,10 @@ void as_mpi_init_all(void);
 /* COLLECTIVE: every rank learns whether any rank has err set; if so, every rank gets the status
  * and message of the lowest failing rank and -1 is returned. */
 int as_mpi_agree_all(MPI_Comm comm, struct as_error *err);
+
+/* COLLECTIVE: like as_mpi_agree_all, but the error kept is that of the lowest `key` (ties: lowest
+ * rank), e.g. the lowest failing layer, so the message does not depend on the rank count. */
+int as_mpi_agree_first_all(MPI_Comm comm, int64_t key, struct as_error *err);
 
 /* This process's rank in comm and the size of comm (checked). */
 int as_mpi_rank(MPI_Comm comm);

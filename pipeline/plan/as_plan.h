@@ -5,8 +5,15 @@
  * count in one process, resumes at another rank count included.
  *
  *   inputs (probed) --as_plan_build--> units + owner[]    (LPT over nranks)
- *   journal records --as_plan_mark_done--> done[]         (records that do not fit are ignored)
- *                   --as_plan_reassign---> run_owner[]    (the units left, LPT over nranks) */
+ *   journal records --as_plan_mark_done--> stage_done[]   (by (model, stage) key; others ignored)
+ *   earlier results --as_plan_mark_reused--> stage_done[] (a whole (model, stage))
+ *                   --as_plan_reassign---> run_owner[]    (the work left, LPT over nranks)
+ *
+ * Finished work is keyed per (model, stage) by what determines it (as_plan_model.key): the tool's
+ * results-relevant version, the stage and its options, the model's head hint and synthetic spec,
+ * and each input the stage reads (path, key, dtype, shape, size, mtime, digest). Not by the
+ * model's name or position, nor by anything else in the config, so a sweep that grows, shrinks or
+ * is reordered reuses every (model, stage) whose key is unchanged. */
 #ifndef AS_PLAN_AS_PLAN_H
 #define AS_PLAN_AS_PLAN_H
 
@@ -41,6 +48,8 @@ struct as_plan_input {
 struct as_plan_inputs {
     int n;
     struct as_plan_input in[AS_MAX_TENSORS];
+    int failed;                    /* 1: describing them failed (on_error: skip); error says why */
+    char error[AS_ERROR_MSG_MAX];
 };
 
 /* One stage on one model. */
@@ -60,7 +69,11 @@ struct as_plan_model {
     const struct as_plan_inputs *in; /* borrowed from the caller */
     int64_t n_layers, n_heads, seq_len;
     struct as_plan_stage st[AS_MAX_STAGES]; /* config stage order */
+    uint64_t key[AS_MAX_STAGES][2]; /* what determines each stage's results (128-bit) */
+    unsigned char reused[AS_MAX_STAGES]; /* 1: the whole (model, stage) comes from earlier results */
     size_t first_unit;             /* units of this model: first_unit + layer */
+    int failed;                    /* 1: the model failed (on_error: skip): no units, no results */
+    char error[AS_ERROR_MSG_MAX];  /* why, one line */
 };
 
 struct as_plan {
@@ -72,10 +85,17 @@ struct as_plan {
     int nranks;
     int *owner;                    /* (n_units,) rank of a unit's prepass work and of its rows */
     double *load;                  /* (nranks,) summed cost per rank under owner */
-    unsigned char *done;           /* (n_units,) 1: finished in an earlier attempt (journal) */
+    unsigned char *stage_done;     /* (n_units, n_stages) 1: that stage of the unit is finished
+                                    * (journal, earlier results) or has nothing to do */
     int *run_owner;                /* (n_units,) rank that computes a unit in this attempt, -1: done */
     size_t n_todo;                 /* units with run_owner >= 0 */
 };
+
+/* Whether stage s of unit u still has to be computed. */
+static inline int as_plan_stage_todo(const struct as_plan *p, size_t u, int s)
+{
+    return !p->stage_done[u * (size_t)p->cfg->n_stages + (size_t)s];
+}
 
 /* The tensor names the config's stages read, each once, in stage order then inputs() order:
  * the order of a model's struct as_plan_inputs. Returns the count (<= max). Names borrowed from
@@ -83,24 +103,34 @@ struct as_plan {
 int as_plan_input_names(const struct as_config *cfg, const char **names, int max);
 
 /* Build the plan: shapes and schemas of every (model, stage) from the described inputs
- * (inputs[i] for cfg->models[i], borrowed until as_plan_release), units, costs, and the LPT
- * assignment to nranks ranks (owner == run_owner, nothing done). Errors name the model and the
- * stage. Released with as_plan_release, also after an error. */
+ * (inputs[i] for cfg->models[i], borrowed until as_plan_release), their keys, units, costs, and
+ * the LPT assignment to nranks ranks (owner == run_owner, nothing done). Errors name the model and
+ * the stage; with cfg->on_error == skip a model whose inputs failed or whose stage refuses them is
+ * marked failed (no units) instead. Released with as_plan_release, also after an error. */
 int as_plan_build(struct as_plan *p, const struct as_config *cfg, const struct as_plan_inputs *inputs, int nranks,
                   struct as_error *err);
 void as_plan_release(struct as_plan *p);
 
-/* Bytes of the journal payload of unit u: the rows of every stage that covers its layer, in
- * stage order. */
-size_t as_plan_unit_payload(const struct as_plan *p, size_t u);
+/* Journal replay: stage `layer` of every (model, stage) whose key is `key` is finished when the
+ * record's row of row_len bytes fits it. Calls found(model, stage, arg) for each (model, stage) it
+ * marks (found may be NULL) and returns how many, 0 for a record of another plan. */
+int as_plan_mark_done(struct as_plan *p, const uint64_t key[2], int64_t layer, uint64_t row_len,
+                      void (*found)(int model, int stage, void *arg), void *arg);
 
-/* Journal replay: mark (model, layer) finished when a record of payload_len bytes fits this plan.
- * Returns the unit's index, or -1 (and changes nothing) for a record of another plan. */
-long as_plan_mark_done(struct as_plan *p, int64_t model, int64_t layer, uint64_t payload_len);
+/* The whole (model, stage) comes from an earlier results file: every layer done, no prepass, no
+ * finalize (reused[stage] = 1). */
+void as_plan_mark_reused(struct as_plan *p, int model, int stage);
 
-/* Assign the units not done over nranks ranks (LPT, the same rule as a fresh plan, so the result
- * does not depend on the rank count of the attempts before): fills run_owner and n_todo. */
+/* The model failed (on_error: skip): its units leave the plan; error is its one-line message. */
+void as_plan_fail_model(struct as_plan *p, int model, const char *error);
+
+/* A unit is todo while any of its stages is; todo units are assigned over nranks ranks (LPT on the
+ * cost of the stages left, the same rule as a fresh plan, so the result does not depend on the
+ * rank count of the attempts before): fills run_owner and n_todo. */
 void as_plan_reassign(struct as_plan *p);
+
+/* The text the key of (model, stage) is a hash of (for messages and tests). */
+void as_plan_key_text(const struct as_plan *p, int model, int stage, struct as_strbuf *sb);
 
 /* The results-relevant content of the run, one line per item (inputs with path, key, dtype, shape,
  * size, mtime, digest; stages with their options): a resume must see the same. */

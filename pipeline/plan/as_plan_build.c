@@ -5,6 +5,8 @@
 
 #include "as_dtype.h"
 #include "as_plan.h"
+#include "as_synth.h"
+#include "as_version.h"
 
 int as_plan_input_names(const struct as_config *cfg, const char **names, int max)
 {
@@ -23,6 +25,8 @@ int as_plan_input_names(const struct as_config *cfg, const char **names, int max
     return n;
 }
 
+static void stage_key(const struct as_plan *p, int model, int stage, uint64_t key[2]);
+
 static int input_index(const struct as_plan_inputs *in, const char *name)
 {
     for (int i = 0; i < in->n; i++)
@@ -37,7 +41,7 @@ void as_plan_release(struct as_plan *p)
     free(p->units);
     free(p->owner);
     free(p->load);
-    free(p->done);
+    free(p->stage_done);
     free(p->run_owner);
     memset(p, 0, sizeof *p);
 }
@@ -45,6 +49,8 @@ void as_plan_release(struct as_plan *p)
 /* Shapes and schemas of one model's stages. */
 static int plan_model(struct as_plan_model *mr, const struct as_config *cfg, struct as_error *err)
 {
+    if (mr->in->failed)
+        return as_error_set(err, AS_ERR_INPUT, "%s", mr->in->error);
     for (int s = 0; s < cfg->n_stages; s++) {
         const struct as_stage_ops *ops = cfg->stages[s].ops;
         struct as_plan_stage *sr = &mr->st[s];
@@ -89,14 +95,22 @@ int as_plan_build(struct as_plan *p, const struct as_config *cfg, const struct a
         struct as_plan_model *mr = &p->models[i];
         mr->m = &cfg->models[i];
         mr->in = &inputs[i];
-        if (plan_model(mr, cfg, err))
-            return -1;
+        if (plan_model(mr, cfg, err)) {
+            if (cfg->on_error != AS_ON_ERROR_SKIP)
+                return -1;
+            /* recorded; the model has no units and no results */
+            as_plan_fail_model(p, i, err->msg);
+            as_error_clear(err);
+            mr->n_layers = 0;
+        }
+        for (int s = 0; s < cfg->n_stages && !mr->failed; s++)
+            stage_key(p, i, s, mr->key[s]);
         mr->first_unit = n_units;
         n_units += (size_t)mr->n_layers;
     }
     p->units = as_xcalloc(n_units, sizeof *p->units);
     p->owner = as_xcalloc(n_units, sizeof *p->owner);
-    p->done = as_xcalloc(n_units, 1);
+    p->stage_done = as_xcalloc(n_units * (size_t)cfg->n_stages, 1);
     p->run_owner = as_xcalloc(n_units, sizeof *p->run_owner);
     p->load = as_xcalloc((size_t)nranks, sizeof *p->load);
     p->n_units = n_units;
@@ -110,6 +124,8 @@ int as_plan_build(struct as_plan *p, const struct as_config *cfg, const struct a
                 if (mr->st[s].active && l < mr->st[s].shape.n_layers) {
                     u->cost += mr->st[s].shape.unit_cost;
                     u->bytes += mr->st[s].shape.unit_bytes;
+                } else {
+                    p->stage_done[(mr->first_unit + (size_t)l) * (size_t)cfg->n_stages + (size_t)s] = 1;
                 }
         }
     }
@@ -119,54 +135,111 @@ int as_plan_build(struct as_plan *p, const struct as_config *cfg, const struct a
     return 0;
 }
 
-size_t as_plan_unit_payload(const struct as_plan *p, size_t u)
+int as_plan_mark_done(struct as_plan *p, const uint64_t key[2], int64_t layer, uint64_t row_len,
+                      void (*found)(int model, int stage, void *arg), void *arg)
 {
-    const struct as_unit_desc *ud = &p->units[u];
-    const struct as_plan_model *mr = &p->models[ud->model];
-    size_t n = 0;
-    for (int s = 0; s < p->cfg->n_stages; s++)
-        if (mr->st[s].active && ud->layer < mr->st[s].shape.n_layers)
-            n += mr->st[s].row_size;
+    int n = 0;
+    for (int i = 0; i < p->n_models; i++) {
+        struct as_plan_model *mr = &p->models[i];
+        if (mr->failed || layer < 0 || layer >= mr->n_layers)
+            continue;
+        for (int s = 0; s < p->cfg->n_stages; s++) {
+            const struct as_plan_stage *ps = &mr->st[s];
+            if (!ps->active || layer >= ps->shape.n_layers || mr->key[s][0] != key[0] || mr->key[s][1] != key[1] ||
+                row_len != ps->row_size)
+                continue;
+            p->stage_done[(mr->first_unit + (size_t)layer) * (size_t)p->cfg->n_stages + (size_t)s] = 1;
+            if (found)
+                found(i, s, arg);
+            n++;
+        }
+    }
     return n;
 }
 
-long as_plan_mark_done(struct as_plan *p, int64_t model, int64_t layer, uint64_t payload_len)
+void as_plan_mark_reused(struct as_plan *p, int model, int stage)
 {
-    if (model < 0 || model >= p->n_models)
-        return -1;
-    const struct as_plan_model *mr = &p->models[model];
-    if (layer < 0 || layer >= mr->n_layers)
-        return -1;
-    size_t u = mr->first_unit + (size_t)layer;
-    if (payload_len != as_plan_unit_payload(p, u))
-        return -1;
-    p->done[u] = 1;
-    return (long)u;
+    struct as_plan_model *mr = &p->models[model];
+    mr->reused[stage] = 1;
+    for (int64_t l = 0; l < mr->n_layers; l++)
+        p->stage_done[(mr->first_unit + (size_t)l) * (size_t)p->cfg->n_stages + (size_t)stage] = 1;
+}
+
+void as_plan_fail_model(struct as_plan *p, int model, const char *error)
+{
+    struct as_plan_model *mr = &p->models[model];
+    mr->failed = 1;
+    as_strlcpy(mr->error, error, sizeof mr->error);
+    for (int64_t l = 0; p->stage_done && l < mr->n_layers; l++)
+        memset(p->stage_done + (mr->first_unit + (size_t)l) * (size_t)p->cfg->n_stages, 1, (size_t)p->cfg->n_stages);
 }
 
 void as_plan_reassign(struct as_plan *p)
 {
+    int ns = p->cfg->n_stages;
     size_t n = 0;
-    for (size_t u = 0; u < p->n_units; u++)
-        n += !p->done[u];
-    struct as_unit_desc *todo = as_xcalloc(n, sizeof *todo);
-    size_t *map = as_xcalloc(n, sizeof *map);
-    int *own = as_xcalloc(n, sizeof *own);
-    size_t k = 0;
+    struct as_unit_desc *todo = as_xcalloc(p->n_units, sizeof *todo);
+    size_t *map = as_xcalloc(p->n_units, sizeof *map);
+    int *own = as_xcalloc(p->n_units, sizeof *own);
     for (size_t u = 0; u < p->n_units; u++) {
         p->run_owner[u] = -1;
-        if (!p->done[u]) {
-            map[k] = u;
-            todo[k++] = p->units[u];
+        const struct as_unit_desc *ud = &p->units[u];
+        const struct as_plan_model *mr = &p->models[ud->model];
+        struct as_unit_desc left = { ud->model, ud->layer, 0, 0 };
+        int any = 0;
+        for (int s = 0; s < ns; s++)
+            if (as_plan_stage_todo(p, u, s)) {
+                any = 1;
+                left.cost += mr->st[s].shape.unit_cost;
+                left.bytes += mr->st[s].shape.unit_bytes;
+            }
+        if (any) {
+            map[n] = u;
+            todo[n++] = left;
         }
     }
     as_plan_assign(todo, n, p->nranks, own, NULL);
-    for (k = 0; k < n; k++)
+    for (size_t k = 0; k < n; k++)
         p->run_owner[map[k]] = own[k];
     p->n_todo = n;
     free(own);
     free(map);
     free(todo);
+}
+
+void as_plan_key_text(const struct as_plan *p, int model, int stage, struct as_strbuf *sb)
+{
+    const struct as_plan_model *mr = &p->models[model];
+    const struct as_plan_stage *ps = &mr->st[stage];
+    as_strbuf_addf(sb, "%s\nstage %s ", AS_RESULTS_VERSION, p->cfg->stages[stage].ops->name);
+    as_ynode_dump(p->cfg->stages[stage].node, sb);
+    char spec[512] = "";
+    if (mr->m->synthetic)
+        as_synth_spec_format(&mr->m->synth, spec, sizeof spec);
+    as_strbuf_addf(sb, "\nheads %lld synthetic %s\n", (long long)mr->m->heads, spec);
+    for (int k = 0; k < ps->n_inputs; k++) {
+        const struct as_plan_input *in = &mr->in->in[ps->in_idx[k]];
+        char sh[128];
+        as_strbuf_addf(sb, "input %s %s key %s %s %s size %lld mtime %lld digest %s\n", in->name, in->path, in->key,
+                       as_dtype_traits[in->info.dtype].name, as_shape_str(&in->info, sh, sizeof sh),
+                       (long long)in->size, (long long)in->mtime, in->digest);
+    }
+}
+
+static uint64_t fnv_mix(const char *s, size_t n, uint64_t h)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return as_mix64(h);
+}
+
+static void stage_key(const struct as_plan *p, int model, int stage, uint64_t key[2])
+{
+    struct as_strbuf sb = AS_STRBUF_INIT;
+    as_plan_key_text(p, model, stage, &sb);
+    key[0] = fnv_mix(sb.buf, sb.len, 0xcbf29ce484222325ull);
+    key[1] = fnv_mix(sb.buf, sb.len, 0x84222325cbf29ce4ull);
+    as_strbuf_release(&sb);
 }
 
 void as_plan_describe(const struct as_plan *p, struct as_strbuf *sb)

@@ -32,9 +32,12 @@ const char *as_shape_str(const struct as_tensor_info *ti, char *buf, size_t n)
     return buf;
 }
 
+static uint64_t n_opens; /* files this process opened: tensors, digests, format sniffing */
+
 int as_file_digest(const char *path, int full, char *hex, int64_t *size, int64_t *mtime_ns, struct as_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    n_opens += fd >= 0;
     struct stat sb;
     if (fd < 0 || fstat(fd, &sb)) {
         if (fd >= 0)
@@ -113,6 +116,7 @@ const struct as_reader_ops *as_reader_for_path(const char *path, struct as_error
     /* by magic */
     unsigned char m[8] = { 0 };
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    n_opens += fd >= 0;
     if (fd < 0) {
         as_error_set(err, AS_ERR_INPUT, "cannot open '%s': %s", path, strerror(errno));
         return NULL;
@@ -143,6 +147,23 @@ const struct as_reader_ops *as_reader_for_path(const char *path, struct as_error
     return NULL;
 }
 
+const struct as_reader_ops *const as_readers_all[] = {
+    &as_reader_npy, &as_reader_pt, &as_reader_safetensors, &as_reader_hdf5, &as_reader_synth, NULL,
+};
+
+int as_reader_index(const struct as_reader_ops *ops)
+{
+    for (int i = 0; as_readers_all[i]; i++)
+        if (as_readers_all[i] == ops)
+            return i;
+    return -1;
+}
+
+uint64_t as_tensor_file_opens(void)
+{
+    return n_opens;
+}
+
 int as_tensor_file_open(struct as_tensor_file *tf, const struct as_reader_ops *ops, const char *path,
                         const char *key, struct as_error *err)
 {
@@ -156,6 +177,7 @@ int as_tensor_file_open(struct as_tensor_file *tf, const struct as_reader_ops *o
         tf->r = NULL;
         return -1;
     }
+    n_opens += ops != &as_reader_synth;
     return 0;
 }
 

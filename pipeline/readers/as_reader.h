@@ -52,6 +52,15 @@ extern const struct as_reader_ops as_reader_pt;
 extern const struct as_reader_ops as_reader_safetensors;
 extern const struct as_reader_ops as_reader_hdf5;
 
+/* Every reader, NULL-terminated: a reader's index here names it between processes. */
+extern const struct as_reader_ops *const as_readers_all[];
+/* Index of ops in as_readers_all, or -1. */
+int as_reader_index(const struct as_reader_ops *ops);
+
+/* How many times this process opened an input file so far (tensor opens, digests, format
+ * sniffing; synthetic models not counted): the run reports it per rank. */
+uint64_t as_tensor_file_opens(void);
+
 /* The reader for a path, chosen by extension, then by magic bytes; NULL and err set if none. */
 const struct as_reader_ops *as_reader_for_path(const char *path, struct as_error *err);
 

@@ -5,6 +5,7 @@
  * depend on the rank count. */
 #include "as_driver.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,8 @@ static void run_release(struct as_run *r)
             as_strbuf_release(&rs->log);
         }
     free(r->st);
+    free(r->fail_layer);
+    free(r->fail_msg);
     as_inputs_close(&r->open);
     as_plan_release(&r->plan);
     free(r->inputs);
@@ -55,28 +58,39 @@ static void alloc_buffers(struct as_run *r)
         }
 }
 
-/* Journal replay: the rows of finished units in place, those units marked done, the rest
- * re-assigned over this run's ranks. */
+void as_run_fail_model(struct as_run *r, int model, struct as_error *err)
+{
+    const char *msg = err->msg;
+    int n = 0;
+    if (sscanf(msg, "rank %*d %n", &n) == 0 && n > 0) /* "rank 3 unit m/L2: ..." -> "unit m/L2: ..." */
+        msg += n;
+    as_plan_fail_model(&r->plan, model, msg);
+    as_error_clear(err);
+}
+
+struct replay {
+    struct as_run *r;
+    const struct as_jrec *rec;
+};
+
+static void replay_row(int model, int stage, void *arg)
+{
+    const struct replay *rp = arg;
+    const struct as_plan_stage *ps = &rp->r->plan.models[model].st[stage];
+    memcpy(as_run_stage_of(rp->r, model, stage)->rows + (size_t)rp->rec->index * ps->row_size, rp->rec->payload,
+           ps->row_size);
+}
+
+/* Journal replay: the rows of finished (model, stage, layer)s in place, found by key whatever the
+ * models' order or names; the rest re-assigned over this run's ranks. */
 static void replay_journal(struct as_run *r)
 {
     struct as_jrec rec;
+    struct replay rp = { r, &rec };
     r->journal.pos = 0;
-    while (as_journal_next(&r->journal, &rec)) {
-        if (rec.kind != AS_JREC_UNIT)
-            continue;
-        long u = as_plan_mark_done(&r->plan, rec.model, rec.index, rec.len);
-        if (u < 0)
-            continue;
-        const struct as_plan_model *mr = &r->plan.models[rec.model];
-        const unsigned char *src = rec.payload;
-        for (int s = 0; s < r->cfg->n_stages; s++) {
-            const struct as_plan_stage *ps = &mr->st[s];
-            if (!ps->active || rec.index >= ps->shape.n_layers)
-                continue;
-            memcpy(as_run_stage_of(r, rec.model, s)->rows + (size_t)rec.index * ps->row_size, src, ps->row_size);
-            src += ps->row_size;
-        }
-    }
+    while (as_journal_next(&r->journal, &rec))
+        if (rec.kind == AS_JREC_UNIT)
+            as_plan_mark_done(&r->plan, rec.key, rec.index, rec.len, replay_row, &rp);
     as_plan_reassign(&r->plan);
 }
 
@@ -104,7 +118,7 @@ static int finalize_all(struct as_run *r, struct as_error *err)
         const struct as_plan_model *mr = &r->plan.models[i];
         for (int s = 0; s < r->cfg->n_stages; s++) {
             const struct as_plan_stage *ps = &mr->st[s];
-            if (!ps->active)
+            if (mr->failed || !ps->active || mr->reused[s])
                 continue;
             const struct as_stage_cfg *sc = &r->cfg->stages[s];
             struct as_run_stage *rs = as_run_stage_of(r, i, s);
@@ -172,9 +186,26 @@ static void write_desc_release(struct write_desc *w)
     free(w->names);
 }
 
+/* What a resume found finished: units (every stage done) and unit stages. */
+static void report_resume(const struct as_run *r)
+{
+    size_t total = 0, done = 0;
+    for (size_t u = 0; u < r->plan.n_units; u++) {
+        const struct as_plan_model *mr = &r->plan.models[r->plan.units[u].model];
+        for (int s = 0; s < r->cfg->n_stages; s++)
+            if (mr->st[s].active && r->plan.units[u].layer < mr->st[s].shape.n_layers) {
+                total++;
+                done += !as_plan_stage_todo(&r->plan, u, s);
+            }
+    }
+    fprintf(stderr, "attnstat: resuming: %zu of %zu units finished earlier (%zu of %zu unit stages)\n",
+            r->plan.n_units - r->plan.n_todo, r->plan.n_units, done, total);
+}
+
 int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *opts, struct as_error *err)
 {
-    struct as_run r = { .comm = comm, .cfg = cfg, .open = { .model = -1 }, .journal = { .fd = -1 } };
+    struct as_run r = { .comm = comm, .cfg = cfg, .journal = { .fd = -1 } };
+    as_inputs_init(&r.open);
     r.rank = as_mpi_rank(comm);
     r.nranks = as_mpi_size(comm);
     char start_time[32], end_time[32];
@@ -184,10 +215,15 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
     double *rank_busy = NULL, *rank_bytes = NULL;
     int64_t *rank_units = NULL;
 
-    if (!as_inputs_probe(cfg, &r.inputs, err))
-        as_plan_build(&r.plan, cfg, r.inputs, r.nranks, err);
-    if (as_mpi_agree_all(comm, err))
+    if (as_inputs_probe_all(&r, err))
         goto out;
+    as_plan_build(&r.plan, cfg, r.inputs, r.nranks, err); /* identical on every rank */
+    if (err->status)
+        goto out;
+    r.fail_layer = as_xcalloc((size_t)r.plan.n_models, sizeof *r.fail_layer);
+    r.fail_msg = as_xcalloc((size_t)r.plan.n_models, sizeof *r.fail_msg);
+    for (int i = 0; i < r.plan.n_models; i++)
+        r.fail_layer[i] = INT64_MAX;
     alloc_buffers(&r);
     struct as_strbuf desc = AS_STRBUF_INIT;
     as_plan_describe(&r.plan, &desc);
@@ -197,8 +233,7 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
         goto out;
     replay_journal(&r);
     if (r.rank == 0 && opts->resume && opts->progress)
-        fprintf(stderr, "attnstat: resuming: %zu of %zu units finished earlier\n", r.plan.n_units - r.plan.n_todo,
-                r.plan.n_units);
+        report_resume(&r);
     if (as_prepass_all(&r, err) || as_units_all(&r, opts->progress, err))
         goto out;
     gather_rows(&r);

@@ -1,24 +1,30 @@
-/* as_inputs.c: the input tensors of a run: described once before the plan, opened per model on
- * each rank while its units run. */
+/* as_inputs.c: the input tensors of a run: described once before the plan (split across ranks),
+ * opened on each rank while its units run (a few models at a time), checked for changes. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "as_mpi.h"
 #include "as_run_internal.h"
 #include "as_synth.h"
 #include "as_util.h"
 
+static int is_file(const struct as_plan_input *in)
+{
+    return in->ops != &as_reader_synth;
+}
+
+/* Describe tensor `name` of model m; the open handle goes to *tf (closed by the caller). */
 static int probe_one(const struct as_config *cfg, const struct as_model_cfg *m, const char *name,
-                     struct as_plan_input *in, struct as_error *err)
+                     struct as_plan_input *in, struct as_tensor_file *tf, struct as_error *err)
 {
     as_strlcpy(in->name, name, sizeof in->name);
     if (as_config_tensor(cfg, m, name, in->path, sizeof in->path, in->key, sizeof in->key, &in->ops, err))
         return -1;
-    struct as_tensor_file tf;
-    if (as_tensor_file_open(&tf, in->ops, in->path, in->key[0] ? in->key : NULL, err))
+    if (as_tensor_file_open(tf, in->ops, in->path, in->key[0] ? in->key : NULL, err))
         return as_error_prefix(err, "model '%s': tensor '%s': ", m->name, name);
-    in->info = *as_tensor_file_info(&tf);
-    in->ops = tf.ops;
-    as_tensor_file_close(&tf);
+    in->info = *as_tensor_file_info(tf);
+    in->ops = tf->ops;
     if (m->synthetic && in->ops == &as_reader_synth) {
         snprintf(in->digest, sizeof in->digest, "%016llx", (unsigned long long)as_synth_key(&m->synth, 0, 0));
         return 0;
@@ -28,62 +34,277 @@ static int probe_one(const struct as_config *cfg, const struct as_model_cfg *m, 
     return 0;
 }
 
-int as_inputs_probe(const struct as_config *cfg, struct as_plan_inputs **inputs, struct as_error *err)
+/* Every input of model i into in; the handles into tf[] (closed by the caller, also on error).
+ * A model's own failure under on_error: skip is recorded in `in`, not returned. */
+static int probe_model(const struct as_config *cfg, int i, struct as_plan_inputs *in,
+                       struct as_tensor_file tf[AS_MAX_TENSORS], struct as_error *err)
 {
     const char *names[AS_MAX_TENSORS + 1];
     int n = as_plan_input_names(cfg, names, AS_MAX_TENSORS + 1);
-    *inputs = as_xcalloc(cfg->n_models ? (size_t)cfg->n_models : 1, sizeof **inputs);
+    const struct as_model_cfg *m = &cfg->models[i];
+    memset(in, 0, sizeof *in);
+    int rc = 0;
+    if (n > AS_MAX_TENSORS)
+        rc = as_error_set(err, AS_ERR_CONFIG, "model '%s': more than %d input tensors", m->name, AS_MAX_TENSORS);
+    for (int k = 0; k < n && !rc; k++)
+        rc = probe_one(cfg, m, names[k], &in->in[k], &tf[k], err);
+    if (!rc) {
+        in->n = n;
+        return 0;
+    }
+    if (cfg->on_error != AS_ON_ERROR_SKIP || (err->status != AS_ERR_INPUT && err->status != AS_ERR_CONFIG))
+        return -1;
+    in->failed = (int)err->status; /* on_error: skip: recorded, the plan leaves the model out */
+    as_strlcpy(in->error, err->msg, sizeof in->error);
+    as_error_clear(err);
+    return 0;
+}
+
+int as_inputs_probe(const struct as_config *cfg, struct as_plan_inputs **inputs, struct as_error *err)
+{
+    *inputs = as_xcalloc((size_t)cfg->n_models, sizeof **inputs);
     for (int i = 0; i < cfg->n_models; i++) {
-        const struct as_model_cfg *m = &cfg->models[i];
-        if (n > AS_MAX_TENSORS)
-            return as_error_set(err, AS_ERR_CONFIG, "model '%s': more than %d input tensors", m->name,
-                                AS_MAX_TENSORS);
-        for (int k = 0; k < n; k++)
-            if (probe_one(cfg, m, names[k], &(*inputs)[i].in[k], err))
-                return -1; /* the message names the model and the tensor */
-        (*inputs)[i].n = n;
+        struct as_tensor_file tf[AS_MAX_TENSORS] = { 0 };
+        int rc = probe_model(cfg, i, &(*inputs)[i], tf, err);
+        for (int k = 0; k < AS_MAX_TENSORS; k++)
+            as_tensor_file_close(&tf[k]);
+        if (rc)
+            return -1;
     }
     return 0;
 }
 
-void as_inputs_close(struct as_run_open *o)
+/* ---- packing descriptions between ranks: strings as (u32 length, bytes), the rest as bytes */
+
+static void put(struct as_strbuf *b, const void *p, size_t n)
+{
+    as_strbuf_add(b, p, n);
+}
+
+static void put_str(struct as_strbuf *b, const char *s)
+{
+    uint32_t n = (uint32_t)strlen(s);
+    put(b, &n, 4);
+    put(b, s, n);
+}
+
+static void pack_model(struct as_strbuf *b, int32_t i, const struct as_plan_inputs *in)
+{
+    int32_t hdr[3] = { i, in->failed, in->n };
+    put(b, hdr, sizeof hdr);
+    put_str(b, in->error);
+    for (int k = 0; k < in->n; k++) {
+        const struct as_plan_input *t = &in->in[k];
+        int32_t ops = as_reader_index(t->ops);
+        put_str(b, t->name);
+        put_str(b, t->path);
+        put_str(b, t->key);
+        put(b, &ops, 4);
+        put(b, &t->info, sizeof t->info);
+        put(b, t->digest, sizeof t->digest);
+        put(b, &t->size, 8);
+        put(b, &t->mtime, 8);
+    }
+}
+
+struct cursor {
+    const unsigned char *p, *end;
+};
+
+static void get(struct cursor *c, void *dst, size_t n)
+{
+    AS_ASSERT((size_t)(c->end - c->p) >= n);
+    memcpy(dst, c->p, n);
+    c->p += n;
+}
+
+static void get_str(struct cursor *c, char *dst, size_t cap)
+{
+    uint32_t n;
+    get(c, &n, 4);
+    AS_ASSERT(n < cap);
+    get(c, dst, n);
+    dst[n] = 0;
+}
+
+static void unpack_model(struct cursor *c, struct as_plan_inputs *all, int n_models)
+{
+    int32_t hdr[3];
+    get(c, hdr, sizeof hdr);
+    AS_ASSERT(hdr[0] >= 0 && hdr[0] < n_models && hdr[2] >= 0 && hdr[2] <= AS_MAX_TENSORS);
+    struct as_plan_inputs *in = &all[hdr[0]];
+    in->failed = hdr[1];
+    in->n = hdr[2];
+    get_str(c, in->error, sizeof in->error);
+    for (int k = 0; k < in->n; k++) {
+        struct as_plan_input *t = &in->in[k];
+        int32_t ops;
+        get_str(c, t->name, sizeof t->name);
+        get_str(c, t->path, sizeof t->path);
+        get_str(c, t->key, sizeof t->key);
+        get(c, &ops, 4);
+        AS_ASSERT(ops >= 0 && as_readers_all[ops]);
+        t->ops = as_readers_all[ops];
+        get(c, &t->info, sizeof t->info);
+        get(c, t->digest, sizeof t->digest);
+        get(c, &t->size, 8);
+        get(c, &t->mtime, 8);
+    }
+}
+
+static struct as_run_open_slot *slot_take(struct as_run_open *o, int model);
+
+int as_inputs_probe_all(struct as_run *r, struct as_error *err)
+{
+    const struct as_config *cfg = r->cfg;
+    r->inputs = as_xcalloc((size_t)cfg->n_models, sizeof *r->inputs);
+    struct as_strbuf mine = AS_STRBUF_INIT;
+    int64_t failed_model = INT64_MAX;
+    for (int i = r->rank; i < cfg->n_models; i += r->nranks) {
+        struct as_run_open_slot *sl = slot_take(&r->open, i);
+        if (probe_model(cfg, i, &r->inputs[i], sl->tf, err)) {
+            failed_model = i;
+            break;
+        }
+        if (r->inputs[i].failed)
+            as_inputs_close(&r->open); /* nothing of a failed model stays open */
+        pack_model(&mine, i, &r->inputs[i]);
+    }
+    /* the error of the lowest model, so that it does not depend on the rank count */
+    if (as_mpi_agree_first_all(r->comm, failed_model, err)) {
+        as_strbuf_release(&mine);
+        return -1;
+    }
+    int len = (int)mine.len, *lens = as_xcalloc((size_t)r->nranks, sizeof *lens);
+    int *displs = as_xcalloc((size_t)r->nranks, sizeof *displs);
+    AS_ASSERT(mine.len < (size_t)1 << 30);
+    AS_MPI(MPI_Allgather(&len, 1, MPI_INT, lens, 1, MPI_INT, r->comm));
+    size_t total = 0;
+    for (int q = 0; q < r->nranks; q++) {
+        displs[q] = (int)total;
+        total += (size_t)lens[q];
+    }
+    AS_ASSERT(total < (size_t)1 << 31);
+    unsigned char *all = as_xmalloc(total);
+    AS_MPI(MPI_Allgatherv(mine.buf ? mine.buf : "", len, MPI_BYTE, all, lens, displs, MPI_BYTE, r->comm));
+    struct cursor c = { all, all + total };
+    while (c.p < c.end)
+        unpack_model(&c, r->inputs, cfg->n_models);
+    free(all);
+    free(lens);
+    free(displs);
+    as_strbuf_release(&mine);
+    return 0;
+}
+
+/* ---- the open models of this rank */
+
+static void slot_close(struct as_run_open *o, struct as_run_open_slot *sl)
 {
     for (int k = 0; k < AS_MAX_TENSORS; k++) {
-        o->bytes_closed += o->tf[k].bytes_read;
-        o->tf[k].bytes_read = 0;
-        as_tensor_file_close(&o->tf[k]);
+        o->bytes_closed += sl->tf[k].bytes_read;
+        as_tensor_file_close(&sl->tf[k]);
     }
-    memset(o->tf, 0, sizeof o->tf);
-    o->model = -1;
+    memset(sl->tf, 0, sizeof sl->tf);
+    sl->model = -1;
+}
+
+/* A slot for `model`: its own if open, else the least recently used one, closed. */
+static struct as_run_open_slot *slot_take(struct as_run_open *o, int model)
+{
+    int best = 0;
+    for (int k = 0; k < AS_RUN_OPEN_SLOTS; k++) {
+        if (o->slot[k].model == model && model >= 0) {
+            best = k;
+            break;
+        }
+        if (o->slot[k].used < o->slot[best].used)
+            best = k;
+    }
+    struct as_run_open_slot *sl = &o->slot[best];
+    if (sl->model != model)
+        slot_close(o, sl);
+    sl->model = model;
+    sl->used = ++o->tick;
+    o->cur = best;
+    return sl;
+}
+
+void as_inputs_init(struct as_run_open *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int k = 0; k < AS_RUN_OPEN_SLOTS; k++)
+        o->slot[k].model = -1;
+}
+
+void as_inputs_close(struct as_run_open *o)
+{
+    for (int k = 0; k < AS_RUN_OPEN_SLOTS; k++)
+        slot_close(o, &o->slot[k]);
+    o->tick = 0;
+    for (int k = 0; k < AS_RUN_OPEN_SLOTS; k++)
+        o->slot[k].used = 0;
 }
 
 uint64_t as_inputs_bytes(const struct as_run_open *o)
 {
     uint64_t b = o->bytes_closed;
-    for (int k = 0; k < AS_MAX_TENSORS; k++)
-        b += o->tf[k].bytes_read;
+    for (int s = 0; s < AS_RUN_OPEN_SLOTS; s++)
+        for (int k = 0; k < AS_MAX_TENSORS; k++)
+            b += o->slot[s].tf[k].bytes_read;
     return b;
+}
+
+int as_inputs_check(struct as_run *r, int model, struct as_error *err)
+{
+    const struct as_plan_model *mr = &r->plan.models[model];
+    for (int k = 0; k < mr->in->n; k++) {
+        const struct as_plan_input *in = &mr->in->in[k];
+        if (!is_file(in))
+            continue;
+        struct stat sb;
+        if (stat(in->path, &sb))
+            return as_error_set(err, AS_ERR_INPUT, "model '%s': tensor '%s': input file '%s' disappeared during the run",
+                                mr->m->name, in->name, in->path);
+        int64_t mtime = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+        if ((int64_t)sb.st_size != in->size || mtime != in->mtime)
+            return as_error_set(err, AS_ERR_INPUT, "model '%s': tensor '%s': input file '%s' changed during the run "
+                                "(size %lld -> %lld, mtime %lld -> %lld ns); nothing read from it counts: run again",
+                                mr->m->name, in->name, in->path, (long long)in->size, (long long)sb.st_size,
+                                (long long)in->mtime, (long long)mtime);
+    }
+    return 0;
 }
 
 int as_inputs_open(struct as_run *r, int model, struct as_error *err)
 {
     struct as_run_open *o = &r->open;
-    if (o->model == model)
-        return 0;
-    as_inputs_close(o);
     const struct as_plan_model *mr = &r->plan.models[model];
+    int fresh = 1;
+    for (int k = 0; k < AS_RUN_OPEN_SLOTS; k++)
+        fresh &= o->slot[k].model != model;
+    struct as_run_open_slot *sl = slot_take(o, model);
+    if (!fresh)
+        return 0;
     for (int k = 0; k < mr->in->n; k++) {
         const struct as_plan_input *in = &mr->in->in[k];
-        if (as_tensor_file_open(&o->tf[k], in->ops, in->path, in->key[0] ? in->key : NULL, err))
+        if (as_tensor_file_open(&sl->tf[k], in->ops, in->path, in->key[0] ? in->key : NULL, err)) {
+            slot_close(o, sl);
             return as_error_prefix(err, "model '%s': tensor '%s': ", mr->m->name, in->name);
+        }
         /* the file may have changed since the plan was made */
-        const struct as_tensor_info *ti = as_tensor_file_info(&o->tf[k]);
+        const struct as_tensor_info *ti = as_tensor_file_info(&sl->tf[k]);
         if (ti->ndim != in->info.ndim || memcmp(ti->shape, in->info.shape, sizeof ti->shape) ||
-            ti->dtype != in->info.dtype)
+            ti->dtype != in->info.dtype) {
+            slot_close(o, sl);
             return as_error_set(err, AS_ERR_INPUT, "model '%s': tensor '%s' changed while the run was starting",
                                 mr->m->name, in->name);
+        }
     }
-    o->model = model;
+    if (as_inputs_check(r, model, err)) {
+        slot_close(o, sl);
+        return -1;
+    }
     return 0;
 }
 
@@ -91,11 +312,13 @@ void as_inputs_unit(struct as_unit *u, struct as_run *r, int model, int s, int64
 {
     const struct as_plan_model *mr = &r->plan.models[model];
     const struct as_plan_stage *ps = &mr->st[s];
+    struct as_run_open_slot *sl = &r->open.slot[r->open.cur];
+    AS_ASSERT(sl->model == model);
     memset(u, 0, sizeof *u);
     u->scratch = &as_run_stage_of(r, model, s)->scratch;
     u->model = mr->m->name;
     u->layer = layer;
     u->shape = &ps->shape;
     for (int k = 0; k < ps->n_inputs; k++)
-        u->in[k] = &r->open.tf[ps->in_idx[k]];
+        u->in[k] = &sl->tf[ps->in_idx[k]];
 }

@@ -15,28 +15,29 @@
 #include "as_mpi.h"
 #include "as_util.h"
 
-#define JMAGIC 0x314a5341u /* "ASJ1" */
-#define JHDR 40
+#define JMAGIC 0x324a5341u /* "ASJ2" */
+#define JHDR 48
+#define JHASHED 40                 /* header bytes under the hash: all but the hash */
 
-static uint64_t jhash(const unsigned char *hdr32, const unsigned char *p, uint64_t n)
+static uint64_t jhash(const unsigned char *hdr, const unsigned char *p, uint64_t n)
 {
     uint64_t h = 0xcbf29ce484222325ull;
-    for (int i = 0; i < 32; i++)
-        h = (h ^ hdr32[i]) * 0x100000001b3ull;
+    for (int i = 0; i < JHASHED; i++)
+        h = (h ^ hdr[i]) * 0x100000001b3ull;
     for (uint64_t i = 0; i < n; i++)
         h = (h ^ p[i]) * 0x100000001b3ull;
     return as_mix64(h);
 }
 
-static void put_hdr(unsigned char *h, uint32_t kind, int32_t model, int32_t stage, int64_t index, uint64_t len)
+static void put_hdr(unsigned char *h, uint32_t kind, const uint64_t key[2], int64_t index, uint64_t len)
 {
     uint32_t magic = JMAGIC;
+    uint64_t k[2] = { key ? key[0] : 0, key ? key[1] : 0 };
     memcpy(h, &magic, 4);
     memcpy(h + 4, &kind, 4);
-    memcpy(h + 8, &model, 4);
-    memcpy(h + 12, &stage, 4);
-    memcpy(h + 16, &index, 8);
-    memcpy(h + 24, &len, 8);
+    memcpy(h + 8, k, 16);
+    memcpy(h + 24, &index, 8);
+    memcpy(h + 32, &len, 8);
 }
 
 static int write_all(int fd, const void *buf, size_t n)
@@ -54,14 +55,23 @@ static int write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
-int as_journal_append(struct as_journal *j, enum as_jkind kind, int32_t model, int32_t stage, int64_t index,
-                      const void *payload, uint64_t len, struct as_error *err)
+void as_journal_add(struct as_journal *j, enum as_jkind kind, const uint64_t key[2], int64_t index,
+                    const void *payload, uint64_t len)
 {
     unsigned char h[JHDR];
-    put_hdr(h, (uint32_t)kind, model, stage, index, len);
+    put_hdr(h, (uint32_t)kind, key, index, len);
     uint64_t hv = jhash(h, payload, len);
-    memcpy(h + 32, &hv, 8);
-    if (write_all(j->fd, h, JHDR) || (len && write_all(j->fd, payload, (size_t)len)))
+    memcpy(h + JHASHED, &hv, 8);
+    as_strbuf_add(&j->staged, (const char *)h, JHDR);
+    if (len)
+        as_strbuf_add(&j->staged, payload, (size_t)len);
+}
+
+int as_journal_flush(struct as_journal *j, struct as_error *err)
+{
+    size_t n = j->staged.len;
+    j->staged.len = 0;
+    if (n && write_all(j->fd, j->staged.buf, n))
         return as_error_set(err, AS_ERR_IO, "cannot write the journal in '%s': %s", j->dir, strerror(errno));
     /* written: the record survives any kill of the process; synced at most once a second, so a
      * node that dies loses at most a second of work */
@@ -74,8 +84,15 @@ int as_journal_append(struct as_journal *j, enum as_jkind kind, int32_t model, i
     return 0;
 }
 
-int as_journal_prepass(struct as_journal *j, int32_t model, int32_t stage, int64_t round, const uint64_t *sum,
-                       size_t n, struct as_error *err)
+int as_journal_append(struct as_journal *j, enum as_jkind kind, const uint64_t key[2], int64_t index,
+                      const void *payload, uint64_t len, struct as_error *err)
+{
+    as_journal_add(j, kind, key, index, payload, len);
+    return as_journal_flush(j, err);
+}
+
+int as_journal_prepass(struct as_journal *j, const uint64_t key[2], int64_t round, const uint64_t *sum, size_t n,
+                       struct as_error *err)
 {
     size_t nz = 0;
     for (size_t i = 0; i < n; i++)
@@ -88,7 +105,7 @@ int as_journal_prepass(struct as_journal *j, int32_t model, int32_t stage, int64
             buf[k++] = i;
             buf[k++] = sum[i];
         }
-    int rc = as_journal_append(j, AS_JREC_PREPASS, model, stage, round, buf, k * sizeof *buf, err);
+    int rc = as_journal_append(j, AS_JREC_PREPASS, key, round, buf, k * sizeof *buf, err);
     free(buf);
     return rc;
 }
@@ -113,61 +130,35 @@ int as_journal_prepass_read(const struct as_jrec *rec, uint64_t *sum, size_t n)
     return 0;
 }
 
-/* Append the valid records of one file to sb; the first must be a header equal to desc. Returns
- * 0, or -1 with err set when the description differs. A torn tail is ignored. */
-static int load_file(const char *path, const char *desc, struct as_strbuf *sb, struct as_error *err)
+/* Append the valid records of one file to sb, the header record left out. A torn tail (a kill
+ * mid-write) ends the file. */
+static void load_file(const char *path, struct as_strbuf *sb)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return 0;
+        return;
     unsigned char h[JHDR];
-    int first = 1, rc = 0;
     unsigned char *p = NULL;
     while (fread(h, 1, JHDR, f) == JHDR) {
         uint32_t magic, kind;
         uint64_t len, hv;
         memcpy(&magic, h, 4);
         memcpy(&kind, h + 4, 4);
-        memcpy(&len, h + 24, 8);
-        memcpy(&hv, h + 32, 8);
+        memcpy(&len, h + 32, 8);
+        memcpy(&hv, h + JHASHED, 8);
         if (magic != JMAGIC || kind >= AS_JREC_KIND_COUNT || len > ((uint64_t)1 << 34))
             break;
         free(p);
         p = malloc(len ? len : 1); /* a length torn by a kill may be huge: then the record is torn */
         if (!p || fread(p, 1, len, f) != len || jhash(h, p, len) != hv)
             break;
-        if (first) {
-            first = 0;
-            if (kind != AS_JREC_HEADER)
-                break;
-            if (len != strlen(desc) || memcmp(p, desc, len)) {
-                /* say which line changed */
-                const char *a = (const char *)p, *b = desc;
-                size_t la = len, i = 0, line_a = 0;
-                while (i < la && b[i] && a[i] == b[i])
-                    i++;
-                line_a = i;
-                while (line_a > 0 && a[line_a - 1] != '\n')
-                    line_a--;
-                size_t ea = line_a, eb = line_a;
-                while (ea < la && a[ea] != '\n')
-                    ea++;
-                while (b[eb] && b[eb] != '\n')
-                    eb++;
-                rc = as_error_set(err, AS_ERR_CONFIG, "cannot resume: the results-relevant config changed since the "
-                                  "interrupted run: was '%.*s', now '%.*s' (run without --resume to start over)",
-                                  (int)(ea - line_a > 200 ? 200 : ea - line_a), a + line_a,
-                                  (int)(eb - line_a > 200 ? 200 : eb - line_a), b + line_a);
-                break;
-            }
+        if (kind == AS_JREC_HEADER)
             continue;
-        }
         as_strbuf_add(sb, (const char *)h, JHDR);
         as_strbuf_add(sb, (const char *)p, len);
     }
     free(p);
     fclose(f);
-    return rc;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -201,9 +192,9 @@ int as_journal_open_all(MPI_Comm comm, struct as_journal *j, const char *output,
         char path[4400];
         for (size_t i = 0; i < n; i++) {
             snprintf(path, sizeof path, "%s/%s", j->dir, names[i]);
-            if (resume && !rc)
-                rc = load_file(path, desc, &blob, err);
-            else if (!resume)
+            if (resume)
+                load_file(path, &blob);
+            else
                 unlink(path);
             unsigned long long a;
             if (sscanf(names[i], "a%llu-", &a) == 1 && a >= attempt)
@@ -244,7 +235,7 @@ int as_journal_open_all(MPI_Comm comm, struct as_journal *j, const char *output,
     int bad = j->fd < 0;
     if (bad)
         as_error_set(err, AS_ERR_IO, "cannot create journal '%s': %s", path, strerror(errno));
-    else if (as_journal_append(j, AS_JREC_HEADER, -1, -1, 0, desc, strlen(desc), err))
+    else if (as_journal_append(j, AS_JREC_HEADER, NULL, 0, desc, strlen(desc), err))
         bad = 1;
     int any;
     AS_MPI(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm));
@@ -261,10 +252,9 @@ int as_journal_next(struct as_journal *j, struct as_jrec *rec)
     uint32_t kind;
     memcpy(&kind, h + 4, 4);
     rec->kind = (enum as_jkind)kind;
-    memcpy(&rec->model, h + 8, 4);
-    memcpy(&rec->stage, h + 12, 4);
-    memcpy(&rec->index, h + 16, 8);
-    memcpy(&rec->len, h + 24, 8);
+    memcpy(rec->key, h + 8, 16);
+    memcpy(&rec->index, h + 24, 8);
+    memcpy(&rec->len, h + 32, 8);
     rec->payload = h + JHDR;
     j->pos += JHDR + rec->len;
     return 1;
@@ -279,6 +269,7 @@ void as_journal_close(struct as_journal *j)
     j->fd = -1;
     free(j->blob);
     j->blob = NULL;
+    as_strbuf_release(&j->staged);
 }
 
 void as_journal_remove_all(MPI_Comm comm, struct as_journal *j)

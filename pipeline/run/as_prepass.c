@@ -10,13 +10,14 @@
 #include "as_util.h"
 
 /* The journaled sum of a prepass round, if the interrupted run got that far. */
-static int journal_prepass(struct as_journal *j, int model, int stage, int round, uint64_t *acc, size_t n)
+static int journal_prepass(struct as_journal *j, const uint64_t key[2], int round, uint64_t *acc, size_t n)
 {
     struct as_jrec rec;
     j->pos = 0;
     while (as_journal_next(j, &rec))
-        if (rec.kind == AS_JREC_PREPASS && rec.model == model && rec.stage == stage && rec.index == round)
-            return as_journal_prepass_read(&rec, acc, n) == 0;
+        if (rec.kind == AS_JREC_PREPASS && rec.key[0] == key[0] && rec.key[1] == key[1] && rec.index == round &&
+            as_journal_prepass_read(&rec, acc, n) == 0)
+            return 1;
     return 0;
 }
 
@@ -38,9 +39,10 @@ static int state_init(struct as_run *r, int i, int s, struct as_error *err)
     return 0;
 }
 
-/* This rank's share of one round. */
-static void round_local(struct as_run *r, int i, int s, int round, uint64_t *acc, struct as_error *err)
+/* This rank's share of one round; returns the failing layer (its lowest), or INT64_MAX. */
+static int64_t round_local(struct as_run *r, int i, int s, int round, uint64_t *acc, struct as_error *err)
 {
+    int64_t failed_at = INT64_MAX;
     const struct as_stage_cfg *sc = &r->cfg->stages[s];
     const struct as_plan_model *mr = &r->plan.models[i];
     struct as_run_stage *rs = as_run_stage_of(r, i, s);
@@ -52,35 +54,39 @@ static void round_local(struct as_run *r, int i, int s, int round, uint64_t *acc
             as_error_set(err, AS_ERR_STOPPED, "stopped by a signal during the prepass of model '%s'", mr->m->name);
             break;
         }
-        if (as_inputs_open(r, i, err))
-            break;
         struct as_unit u;
-        as_inputs_unit(&u, r, i, s, l);
-        if (sc->ops->prepass(sc->cfg, rs->state, round, &u, acc, err))
+        if (as_inputs_open(r, i, err) || (as_inputs_unit(&u, r, i, s, l),
+                                          sc->ops->prepass(sc->cfg, rs->state, round, &u, acc, err)) ||
+            as_inputs_check(r, i, err)) {
             as_error_prefix(err, "rank %d unit %s/L%lld: ", r->rank, mr->m->name, (long long)l);
+            failed_at = l;
+        }
     }
     r->busy += as_now() - t0;
+    return failed_at;
 }
 
 static int prepass_stage(struct as_run *r, int i, int s, struct as_error *err)
 {
     const struct as_stage_cfg *sc = &r->cfg->stages[s];
     struct as_run_stage *rs = as_run_stage_of(r, i, s);
-    const char *model = r->plan.models[i].m->name;
+    const struct as_plan_model *mr = &r->plan.models[i];
+    const char *model = mr->m->name;
     int more = 1;
     for (int round = 0; more; round++) {
         size_t n = sc->ops->prepass_count(sc->cfg, rs->state, round);
         uint64_t *acc = as_xcalloc(n, sizeof *acc);
-        if (!journal_prepass(&r->journal, i, s, round, acc, n)) { /* else replay: identical on every rank */
-            round_local(r, i, s, round, acc, err);
-            /* every rank takes part in the sum, failed or not, then they agree */
+        if (!journal_prepass(&r->journal, mr->key[s], round, acc, n)) { /* else replay: identical on every rank */
+            int64_t failed_at = round_local(r, i, s, round, acc, err);
+            /* every rank takes part in the sum, failed or not, then they agree (on the lowest
+             * failing layer, so the message does not depend on the rank count) */
             for (size_t off = 0; off < n; off += (size_t)1 << 24) {
                 size_t c = n - off < ((size_t)1 << 24) ? n - off : ((size_t)1 << 24);
                 AS_MPI(MPI_Allreduce(MPI_IN_PLACE, acc + off, (int)c, MPI_UINT64_T, MPI_SUM, r->comm));
             }
             /* the sum counts only if every rank contributed in full */
-            if (!as_mpi_agree_all(r->comm, err) && r->rank == 0)
-                as_journal_prepass(&r->journal, i, s, round, acc, n, err);
+            if (!as_mpi_agree_first_all(r->comm, failed_at, err) && r->rank == 0)
+                as_journal_prepass(&r->journal, mr->key[s], round, acc, n, err);
             if (as_mpi_agree_all(r->comm, err)) {
                 free(acc);
                 return -1;
@@ -99,13 +105,16 @@ int as_prepass_all(struct as_run *r, struct as_error *err)
 {
     for (int i = 0; i < r->plan.n_models; i++)
         for (int s = 0; s < r->cfg->n_stages; s++) {
-            if (!r->plan.models[i].st[s].active)
+            const struct as_plan_model *mr = &r->plan.models[i];
+            /* a reused (model, stage) is not run and not finalized: it needs no state */
+            if (mr->failed || !mr->st[s].active || mr->reused[s])
                 continue;
-            state_init(r, i, s, err);
-            if (as_mpi_agree_all(r->comm, err))
+            state_init(r, i, s, err); /* identical on every rank */
+            if (!as_mpi_agree_all(r->comm, err) && (!r->cfg->stages[s].ops->prepass || !prepass_stage(r, i, s, err)))
+                continue;
+            if (!as_run_skippable(r, err))
                 return -1;
-            if (r->cfg->stages[s].ops->prepass && prepass_stage(r, i, s, err))
-                return -1;
+            as_run_fail_model(r, i, err); /* on_error: skip; the next model */
         }
     return 0;
 }

@@ -28,10 +28,17 @@ struct as_run_stage {
     struct as_strbuf log;
 };
 
-/* The input tensors of one model open on this rank (one model at a time). */
+/* The input tensors open on this rank: the models used last (least recently used closed first),
+ * so the prepass and the units of a model, and a model probed here, share one open. */
+#define AS_RUN_OPEN_SLOTS 8
 struct as_run_open {
-    int model;                     /* -1: none open */
-    struct as_tensor_file tf[AS_MAX_TENSORS];
+    struct as_run_open_slot {
+        int model;                 /* -1: free */
+        uint64_t used;             /* tick of the last use */
+        struct as_tensor_file tf[AS_MAX_TENSORS];
+    } slot[AS_RUN_OPEN_SLOTS];
+    int cur;                       /* slot of the model opened last */
+    uint64_t tick;
     uint64_t bytes_closed;         /* bytes read through handles already closed */
 };
 
@@ -46,7 +53,21 @@ struct as_run {
     struct as_run_open open;
     double busy;                   /* seconds this rank spent in prepass and units */
     int64_t units_done;            /* units this rank computed */
+    int64_t *fail_layer;           /* (n_models,) on_error: skip: this rank's lowest failing layer
+                                    * of each model, INT64_MAX for none */
+    char (*fail_msg)[AS_ERROR_MSG_MAX]; /* (n_models,) its message */
 };
+
+/* With on_error: skip, whether err is a model's own failure (its inputs or a stage refusing
+ * them), to be recorded while the other models go on; otherwise it ends the run. */
+static inline int as_run_skippable(const struct as_run *r, const struct as_error *err)
+{
+    return r->cfg->on_error == AS_ON_ERROR_SKIP && (err->status == AS_ERR_INPUT || err->status == AS_ERR_CONFIG);
+}
+
+/* The plan marks model i failed with err's message (without its "rank N " prefix, so the recorded
+ * message does not depend on the rank count); err is cleared. Identically on every rank. */
+void as_run_fail_model(struct as_run *r, int model, struct as_error *err);
 
 static inline struct as_run_stage *as_run_stage_of(struct as_run *r, int model, int stage)
 {
@@ -54,11 +75,20 @@ static inline struct as_run_stage *as_run_stage_of(struct as_run *r, int model, 
 }
 
 /* as_inputs.c: describe every input of every model (find, open, check, digest): inputs[i] for
- * cfg->models[i], (n_models,) allocated here, freed by the caller. Errors name model and tensor. */
+ * cfg->models[i], (n_models,) allocated here, freed by the caller. Errors name model and tensor;
+ * with on_error: skip a model's own failure is recorded in its inputs (failed, error) instead. */
 int as_inputs_probe(const struct as_config *cfg, struct as_plan_inputs **inputs, struct as_error *err);
-/* Open the inputs of `model` on this rank (closing the model open before) and check that they
- * still are what the plan saw. */
+/* COLLECTIVE: the same, each input described once in the whole run: model i by rank i % nranks,
+ * the descriptions gathered on every rank. The handles a rank opened stay in r->open. An error
+ * (on_error: stop) is that of the lowest model index, whatever the rank count. */
+int as_inputs_probe_all(struct as_run *r, struct as_error *err);
+/* Open the inputs of `model` on this rank (or reuse them, still open) and check that they still
+ * are what the plan saw. */
 int as_inputs_open(struct as_run *r, int model, struct as_error *err);
+/* After a unit: the inputs of `model` must still be the files the plan described (size, mtime),
+ * else AS_ERR_INPUT naming the file: results are never mixed from two versions of a file. */
+int as_inputs_check(struct as_run *r, int model, struct as_error *err);
+void as_inputs_init(struct as_run_open *o);
 void as_inputs_close(struct as_run_open *o);
 uint64_t as_inputs_bytes(const struct as_run_open *o);
 /* The unit (model, stage s, layer) as a stage sees it, on the open inputs. */

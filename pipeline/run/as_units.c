@@ -38,33 +38,56 @@ static void progress_print(struct progress *pg, int final)
     fflush(stderr);
 }
 
-/* Every stage of unit ui, then its journal record: durable before it counts as done. */
+/* The stages of unit ui still to do, then their journal records, written together: durable
+ * before the unit counts as done. */
 static int run_unit(struct as_run *r, size_t ui, struct as_error *err)
 {
     const struct as_unit_desc *ud = &r->plan.units[ui];
     const struct as_plan_model *mr = &r->plan.models[ud->model];
     if (as_inputs_open(r, ud->model, err))
         return as_error_prefix(err, "rank %d unit %s/L%lld: ", r->rank, mr->m->name, (long long)ud->layer);
-    size_t n = as_plan_unit_payload(&r->plan, ui);
-    unsigned char *payload = as_xmalloc(n), *dst = payload;
     for (int s = 0; s < r->cfg->n_stages; s++) {
-        const struct as_plan_stage *ps = &mr->st[s];
-        if (!ps->active || ud->layer >= ps->shape.n_layers)
+        if (!as_plan_stage_todo(&r->plan, ui, s))
             continue;
+        const struct as_plan_stage *ps = &mr->st[s];
         struct as_run_stage *rs = as_run_stage_of(r, ud->model, s);
         unsigned char *row = rs->rows + (size_t)ud->layer * ps->row_size;
         struct as_unit u;
         as_inputs_unit(&u, r, ud->model, s, ud->layer);
         if (r->cfg->stages[s].ops->run(r->cfg->stages[s].cfg, rs->state, &u, row, err)) {
-            free(payload);
+            r->journal.staged.len = 0; /* nothing of a failed unit counts */
             return as_error_prefix(err, "rank %d unit %s/L%lld: ", r->rank, mr->m->name, (long long)ud->layer);
         }
-        memcpy(dst, row, ps->row_size);
-        dst += ps->row_size;
+        as_journal_add(&r->journal, AS_JREC_UNIT, mr->key[s], ud->layer, row, ps->row_size);
     }
-    int rc = as_journal_append(&r->journal, AS_JREC_UNIT, ud->model, -1, ud->layer, payload, n, err);
-    free(payload);
-    return rc;
+    if (as_inputs_check(r, ud->model, err)) { /* the rows may mix two versions of a file */
+        r->journal.staged.len = 0;
+        return as_error_prefix(err, "rank %d unit %s/L%lld: ", r->rank, mr->m->name, (long long)ud->layer);
+    }
+    return as_journal_flush(&r->journal, err);
+}
+
+/* on_error: skip: every rank learns each model's lowest failing layer and its message, and the
+ * plan marks those models failed. Each rank runs its units in (model, layer) order and skips a
+ * model's later units once one failed, so the lowest failing layer over the ranks is the lowest
+ * failing layer of the model whatever the rank count. */
+static void agree_failures(struct as_run *r)
+{
+    int nm = r->plan.n_models;
+    int64_t *low = as_xcalloc((size_t)nm, sizeof *low);
+    AS_MPI(MPI_Allreduce(r->fail_layer, low, nm, MPI_INT64_T, MPI_MIN, r->comm));
+    for (int i = 0; i < nm; i++) {
+        if (low[i] == INT64_MAX)
+            continue;
+        int who = r->fail_layer[i] == low[i] ? r->rank : INT32_MAX, first;
+        AS_MPI(MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, r->comm));
+        struct as_error e = { .status = AS_ERR_INPUT };
+        if (r->rank == first)
+            as_strlcpy(e.msg, r->fail_msg[i], sizeof e.msg);
+        AS_MPI(MPI_Bcast(e.msg, sizeof e.msg, MPI_CHAR, first, r->comm));
+        as_run_fail_model(r, i, &e);
+    }
+    free(low);
 }
 
 static void send_all(struct as_run *r, const int *finished, int64_t *msg, int tag)
@@ -98,7 +121,9 @@ int as_units_all(struct as_run *r, int progress, struct as_error *err)
     int64_t msg[3] = { 0, 0, 0 };
     MPI_Status st;
     for (size_t ui = 0; ui < r->plan.n_units; ui++) {
-        if (r->plan.run_owner[ui] != r->rank)
+        const struct as_unit_desc *ud = &r->plan.units[ui];
+        if (r->plan.run_owner[ui] != r->rank || r->plan.models[ud->model].failed ||
+            r->fail_layer[ud->model] != INT64_MAX)
             continue;
         int flag;
         if (r->rank == 0) {
@@ -120,6 +145,12 @@ int as_units_all(struct as_run *r, int progress, struct as_error *err)
         int rc = run_unit(r, ui, err);
         r->busy += as_now() - t0;
         r->units_done += !rc;
+        if (rc && as_run_skippable(r, err)) { /* recorded; this rank goes on with other models */
+            r->fail_layer[ud->model] = ud->layer;
+            as_strlcpy(r->fail_msg[ud->model], err->msg, sizeof r->fail_msg[0]);
+            as_error_clear(err);
+            rc = 0;
+        }
         if (r->rank == 0) {
             pg.done += !rc;
             progress_print(&pg, 0);
@@ -164,5 +195,9 @@ int as_units_all(struct as_run *r, int progress, struct as_error *err)
     AS_MPI(MPI_Allreduce(&any_stop, &all_stop, 1, MPI_INT, MPI_MAX, r->comm));
     if (all_stop && !err->status)
         as_error_set(err, AS_ERR_STOPPED, "stopped by a signal; run again with --resume to finish");
-    return as_mpi_agree_all(r->comm, err);
+    if (as_mpi_agree_all(r->comm, err))
+        return -1;
+    if (r->cfg->on_error == AS_ON_ERROR_SKIP)
+        agree_failures(r);
+    return 0;
 }
