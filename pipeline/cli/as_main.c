@@ -1,6 +1,5 @@
 /* as_main.c: command-line parsing and dispatch. main() stays in attnstat_main.c. */
 #define _GNU_SOURCE
-#include <hdf5.h>
 #include <malloc.h>
 #include <mpi.h>
 #include <signal.h>
@@ -15,13 +14,14 @@
 #include "as_mpi.h"
 #include "as_plot.h"
 #include "as_reader.h"
+#include "as_results_read.h"
 #include "as_run.h"
 #include "as_util.h"
 #include "as_version.h"
 
 static const char usage[] =
     "usage: attnstat run CONFIG [-o OUTPUT] [--models a,b] [--resume] [--quiet]\n"
-    "       attnstat validate CONFIG [--ranks N] [--list-models]\n"
+    "       attnstat validate CONFIG [--ranks N] [--list-models | --json]\n"
     "       attnstat inspect FILE...\n"
     "       attnstat summary RESULTS.h5\n"
     "       attnstat merge OUT.h5 PART.h5...\n"
@@ -138,10 +138,12 @@ static int cmd_validate(int argc, char **argv)
 {
     const char *config = NULL;
     long ranks = 1;
-    int list_models = 0;
+    int list_models = 0, json = 0;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--list-models")) {
             list_models = 1;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
         } else if (!strcmp(argv[i], "--ranks") || !strcmp(argv[i], "-n")) {
             if (++i == argc)
                 return as_usage_error(usage, "%s needs a number", argv[i - 1]);
@@ -171,14 +173,15 @@ static int cmd_validate(int argc, char **argv)
         as_config_release(&cfg);
         return 0;
     }
-    if (as_config_load(&cfg, config, &err) || as_validate(&cfg, (int)ranks, stdout, &err)) {
+    if (as_config_load(&cfg, config, &err) || as_validate(&cfg, (int)ranks, json, stdout, &err)) {
         report(&err);
         if (cfg.doc.root)
             as_config_release(&cfg);
         return as_status_exit_code(err.status);
     }
     as_config_release(&cfg);
-    printf("config is valid\n");
+    if (!json)
+        printf("config is valid\n");
     return 0;
 }
 
@@ -226,40 +229,32 @@ static int cmd_summary(int argc, char **argv)
 {
     if (argc != 3)
         return as_usage_error(usage, "%s", "summary needs one RESULTS.h5 file");
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fopen(argv[2], H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) {
+    struct as_results_file *rf;
+    struct as_error err = { 0 };
+    if (as_results_open(argv[2], &rf, &err)) {
         fprintf(stderr, "attnstat: error: cannot open results file '%s'\n", argv[2]);
         return AS_EXIT_INPUT;
     }
-    int complete = 0;
-    if (H5Aexists(f, "complete") > 0) {
-        int64_t v = 0;
-        hid_t a = H5Aopen(f, "complete", H5P_DEFAULT);
-        if (a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &v) >= 0)
-            complete = v == 1;
-        if (a >= 0)
-            H5Aclose(a);
-    }
-    static const char *const keys[] = { "tool_version", "git_commit", "config_path", "command_line", "start_time",
-                                        "end_time", "summary", NULL };
+    int complete = as_results_is_complete(rf);
+    /* provenance, one "<name> <value>" line each, then the summary-log text of files that hold one */
+    static const char *const keys[] = { AS_RESULTS_ATTR_TOOL_VERSION, AS_RESULTS_ATTR_GIT_COMMIT,
+                                        AS_RESULTS_ATTR_CONFIG_PATH, AS_RESULTS_ATTR_COMMAND_LINE,
+                                        AS_RESULTS_ATTR_START_TIME, AS_RESULTS_ATTR_END_TIME,
+                                        AS_RESULTS_ATTR_SUMMARY, NULL };
     printf("%s: %s\n", argv[2], complete ? "complete" : "NOT complete: some units are missing");
     for (int k = 0; keys[k]; k++) {
-        if (H5Aexists(f, keys[k]) <= 0)
-            continue;
-        hid_t a = H5Aopen(f, keys[k], H5P_DEFAULT), t = H5Aget_type(a);
         char *s = NULL;
-        if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0 && H5Aread(a, t, &s) >= 0 && s) {
-            printf(k == 6 ? "\n%s" : "%-13s %s\n", k == 6 ? s : keys[k], s);
-            H5free_memory(s);
-        }
-        H5Tclose(t);
-        H5Aclose(a);
+        if (as_results_attr_str(rf, NULL, keys[k], &s, NULL) <= 0)
+            continue;
+        if (!strcmp(keys[k], AS_RESULTS_ATTR_SUMMARY))
+            printf("\n%s", s);
+        else
+            printf("%-13s %s\n", keys[k], s);
+        free(s);
     }
-    H5Fclose(f);
+    as_results_close(rf);
     return complete ? 0 : AS_EXIT_INPUT;
 }
-
 
 int as_main(int argc, char **argv)
 {

@@ -152,9 +152,10 @@ static int parse_model(struct as_config *cfg, struct as_model_cfg *m, const stru
         return -1;
     const struct as_ynode *syn = as_ynode_get(n, "synthetic");
     int sources = (dir != NULL) + (syn != NULL) + (root != NULL || model_id != NULL);
-    if (sources != 1)
+    /* a model may also be given by its files alone (tensors: without dir:) */
+    if (sources > 1 || (sources == 0 && !as_ynode_get(n, "tensors")))
         return as_ynode_error(n, err, "%s: give exactly one of 'dir', 'synthetic' or 'root' + 'model_id' + "
-                                      "'seq_len'", what);
+                                      "'seq_len', or the files in 'tensors'", what);
     if (root || model_id) {
         if (!root || !model_id || !seq_len)
             return as_ynode_error(n, err, "%s: the seeds' layout needs 'root', 'model_id' and 'seq_len'", what);
@@ -671,6 +672,15 @@ int as_config_tensor(const struct as_config *cfg, const struct as_model_cfg *m, 
         as_strlcpy(key, name, key_n);
         *ops = &as_reader_synth;
         return 0;
+    }
+    if (!m->dir[0]) { /* given by its files alone */
+        struct as_strbuf sb = AS_STRBUF_INIT;
+        for (int i = 0; i < m->n_tensors; i++)
+            as_strbuf_addf(&sb, "%s'%s'", i ? ", " : "", m->tensors[i].name);
+        as_error_set(err, AS_ERR_INPUT, "model '%s': no file for tensor '%s' (its 'tensors' give %s; add it, or "
+                     "give 'dir')", m->name, name, as_strbuf_str(&sb));
+        as_strbuf_release(&sb);
+        return -1;
     }
     char cand[AS_PATH_MAX];
     for (int e = 0; tensor_exts[e]; e++) {

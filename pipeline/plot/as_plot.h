@@ -1,7 +1,9 @@
 /* as_plot.h: paper figures from a results file (`attnstat plot`, and `run` with a figures:
  * section), drawn with PLplot's cairo drivers (pngcairo, pdfcairo, svgcairo).
  *
- * What is drawn (see the figure table in as_plot.c; stages' ops->figures add more):
+ * What is drawn: every field a stage lists in its ops->figures (pipeline/stage/as_stage.h), once
+ * per model or across models by its shape; the paper's figures get their title, label and range
+ * from the style table in as_plot.c, the others are labelled with the field name:
  *   per model    <model>_<stage>_<field>.<ext>   heatmap of a (layer, head) field: x = head,
  *                                                y = layer (0-based, origin lower left), viridis,
  *                                                labelled colour bar; similarities on [0, 1],
@@ -21,14 +23,16 @@
  * command (cairo numbers SVG elements per process, so an SVG drawn after other figures in one
  * process has other ids). PDF files differ only in the /CreationDate cairo writes into them.
  *
- * Results files are read serially (H5Fopen read-only, no MPI needed). Missing stages or fields
- * are skipped. Values that are NaN or infinite, or equal to a dataset's user-defined fill value
- * (unless 0), count as not computed: grey cells in heatmaps, gaps in lines. A file without the
- * root attribute `complete` = 1 is drawn as it is, after a warning on stderr. After drawing (also
- * after a failure, for the figures made before it) the root attribute `figures`
- * (variable-length UTF-8 string, file names one per line) is written or replaced, keeping the
- * names it already held; if the file cannot be opened read-write that is a warning, not an
- * error. Call these functions from one process (rank 0) while no one has the file open. */
+ * Results files are read serially through pipeline/results/as_results_read.h (no MPI needed).
+ * Missing stages or fields are skipped. Values that are NaN or infinite, or equal to a dataset's
+ * user-defined fill value (unless 0), count as not computed: grey cells in heatmaps, gaps in
+ * lines. A file without the root attribute `complete` = 1 is drawn as it is, after a warning on
+ * stderr. After drawing (also after a failure, for the figures made before it) the figures made
+ * are recorded in the file with as_results_record_figures (root attribute `figures`, file names
+ * one per line, keeping the names it already held); if that fails it is a warning on stderr, not
+ * an error. Call these functions from one process (rank 0) while no one has the file open.
+ * (as_plot.c: what to draw and the numbers; as_plot_draw.c: the figure kinds; as_plot_cli.c:
+ * the command line.) */
 #ifndef AS_PIPELINE_AS_PLOT_H
 #define AS_PIPELINE_AS_PLOT_H
 

@@ -14,6 +14,8 @@
 
 #include "as_config.h"
 #include "as_error.h"
+#include "as_results_impl.h"
+#include "as_results_read.h"
 #include "as_util.h"
 #include "as_version.h"
 
@@ -24,103 +26,26 @@ static const char merge_usage[] =
 
 struct part {
     const char *path;
-    hid_t f;                       /* open read-only, -1 when closed */
+    struct as_results_file *rf;    /* open read-only, NULL when closed */
     char *config, *config_path, *sweep_part, *start_time, *end_time, *command_line;
     char *tool_version, *git_commit; /* all owned; NULL when the attribute is absent */
     int64_t mpi_size;
-    char **models;                 /* owned, n_models names in the part's creation order */
-    int n_models;
+    struct as_results_list models; /* the part's models, in its creation order */
 };
 
-/* A root/group string attribute (variable-length or fixed) as an owned C string; NULL if absent
- * or not a string. */
-static char *attr_str_read(hid_t obj, const char *name)
+/* A root string attribute of a part, owned; NULL if absent or not a string. */
+static char *part_str(const struct part *p, const char *name)
 {
-    if (H5Aexists(obj, name) <= 0)
+    char *s = NULL;
+    if (as_results_attr_str(p->rf, NULL, name, &s, NULL) <= 0)
         return NULL;
-    char *out = NULL;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1;
-    if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
-        if (H5Tis_variable_str(t) > 0) {
-            char *s = NULL;
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, H5T_VARIABLE);
-            H5Tset_cset(mt, H5Tget_cset(t));
-            if (H5Aread(a, mt, &s) >= 0 && s) {
-                out = as_xstrdup(s);
-                H5free_memory(s);
-            }
-            H5Tclose(mt);
-        } else {
-            size_t n = H5Tget_size(t);
-            out = as_xcalloc(n + 1, 1);
-            if (H5Aread(a, t, out) < 0) {
-                free(out);
-                out = NULL;
-            }
-        }
-    }
-    if (t >= 0)
-        H5Tclose(t);
-    if (a >= 0)
-        H5Aclose(a);
-    return out;
-}
-
-/* An integer attribute; 0 and *ok = 0 if absent or unreadable. */
-static int64_t attr_i64_read(hid_t obj, const char *name, int *ok)
-{
-    int64_t v = 0;
-    *ok = 0;
-    if (H5Aexists(obj, name) <= 0)
-        return 0;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &v) >= 0)
-        *ok = 1;
-    if (a >= 0)
-        H5Aclose(a);
-    return v;
-}
-
-static int attr_str_write(hid_t obj, const char *name, const char *val)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    hid_t sp = H5Screate(H5S_SCALAR), a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a >= 0 && H5Awrite(a, t, &val) >= 0 ? 0 : -1;
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-    return rc;
-}
-
-static int attr_i64_write(hid_t obj, const char *name, int64_t v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR), a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &v) >= 0 ? 0 : -1;
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    return rc;
-}
-
-static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, void *data)
-{
-    struct part *p = data;
-    p->models = realloc(p->models, (size_t)(p->n_models + 1) * sizeof *p->models);
-    if (!p->models)
-        return -1;
-    p->models[p->n_models++] = as_xstrdup(name);
-    return 0;
+    return s;
 }
 
 static void part_release(struct part *p)
 {
-    if (p->f >= 0)
-        H5Fclose(p->f);
-    p->f = -1;
+    as_results_close(p->rf);
+    p->rf = NULL;
     free(p->config);
     free(p->config_path);
     free(p->sweep_part);
@@ -129,11 +54,7 @@ static void part_release(struct part *p)
     free(p->command_line);
     free(p->tool_version);
     free(p->git_commit);
-    for (int i = 0; i < p->n_models; i++)
-        free(p->models[i]);
-    free(p->models);
-    p->models = NULL;
-    p->n_models = 0;
+    as_results_list_release(&p->models);
 }
 
 /* Open one part and read what the checks need. */
@@ -141,39 +62,38 @@ static int part_open(struct part *p, struct as_error *err)
 {
     if (access(p->path, R_OK) != 0)
         return as_error_set(err, AS_ERR_INPUT, "cannot open part '%s': %s", p->path, strerror(errno));
-    p->f = H5Fopen(p->path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (p->f < 0)
+    if (as_results_open(p->path, &p->rf, err))
         return as_error_set(err, AS_ERR_INPUT, "part '%s' is not an HDF5 file", p->path);
-    p->config = attr_str_read(p->f, "config");
-    if (!p->config || H5Lexists(p->f, "models", H5P_DEFAULT) <= 0)
+    p->config = part_str(p, AS_RESULTS_ATTR_CONFIG);
+    if (!p->config || !as_results_has_models(p->rf))
         return as_error_set(err, AS_ERR_INPUT, "part '%s' is not an attnstat results file (no root attribute "
-                            "'config' or no /models)", p->path);
-    int ok;
-    int64_t complete = attr_i64_read(p->f, "complete", &ok);
-    if (!ok || complete != 1)
-        return as_error_set(err, AS_ERR_INPUT, "part '%s' is not complete (root attribute complete != 1): finish "
-                            "it with 'attnstat run ... --resume' before merging", p->path);
-    p->config_path = attr_str_read(p->f, "config_path");
-    p->sweep_part = attr_str_read(p->f, "sweep_part");
-    p->start_time = attr_str_read(p->f, "start_time");
-    p->end_time = attr_str_read(p->f, "end_time");
-    p->command_line = attr_str_read(p->f, "command_line");
-    p->tool_version = attr_str_read(p->f, "tool_version");
-    p->git_commit = attr_str_read(p->f, "git_commit");
-    p->mpi_size = attr_i64_read(p->f, "mpi_size", &ok);
-    hid_t g = H5Gopen2(p->f, "models", H5P_DEFAULT);
-    if (g < 0)
-        return as_error_set(err, AS_ERR_INPUT, "part '%s': cannot open /models", p->path);
-    hsize_t idx = 0;
-    herr_t rc = H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, collect_name, p);
-    if (rc < 0 && p->n_models == 0) { /* written without creation order: name order */
-        idx = 0;
-        rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, p);
-    }
-    H5Gclose(g);
-    if (rc < 0)
-        return as_error_set(err, AS_ERR_INPUT, "part '%s': cannot list /models", p->path);
+                            "'" AS_RESULTS_ATTR_CONFIG "' or no /" AS_RESULTS_GROUP_MODELS ")", p->path);
+    if (!as_results_is_complete(p->rf))
+        return as_error_set(err, AS_ERR_INPUT, "part '%s' is not complete (root attribute " AS_RESULTS_ATTR_COMPLETE
+                            " != 1): finish it with 'attnstat run ... --resume' before merging", p->path);
+    p->config_path = part_str(p, AS_RESULTS_ATTR_CONFIG_PATH);
+    p->sweep_part = part_str(p, AS_RESULTS_ATTR_SWEEP_PART);
+    p->start_time = part_str(p, AS_RESULTS_ATTR_START_TIME);
+    p->end_time = part_str(p, AS_RESULTS_ATTR_END_TIME);
+    p->command_line = part_str(p, AS_RESULTS_ATTR_COMMAND_LINE);
+    p->tool_version = part_str(p, AS_RESULTS_ATTR_TOOL_VERSION);
+    p->git_commit = part_str(p, AS_RESULTS_ATTR_GIT_COMMIT);
+    if (as_results_attr_i64(p->rf, NULL, AS_RESULTS_ATTR_MPI_SIZE, &p->mpi_size, NULL) <= 0)
+        p->mpi_size = 0;
+    if (as_results_models(p->rf, &p->models, err))
+        return as_error_set(err, AS_ERR_INPUT, "part '%s': cannot list /" AS_RESULTS_GROUP_MODELS, p->path);
     return 0;
+}
+
+/* Scalar attributes of OUT (NULL strings written as ""): 0, or -1. */
+static int put_str(hid_t obj, const char *name, const char *val)
+{
+    return as_results_h5_attr_str_write(obj, name, val ? val : "");
+}
+
+static int put_i64(hid_t obj, const char *name, int64_t v)
+{
+    return as_results_h5_attr_i64_write(obj, name, v);
 }
 
 static int same_file(const char *a, const char *b)
@@ -222,12 +142,12 @@ static int check_parts(struct part *parts, int n, const struct as_config *cfg, i
     for (int i = 1; i < n; i++)
         if (strcmp(parts[i].config, parts[0].config))
             return as_error_set(err, AS_ERR_INPUT, "part '%s' was made from a different config than part '%s' "
-                                "(root attribute 'config' differs)", parts[i].path, parts[0].path);
+                                "(root attribute '" AS_RESULTS_ATTR_CONFIG "' differs)", parts[i].path, parts[0].path);
     for (int m = 0; m < cfg->n_models; m++)
         owner[m] = -1;
     for (int i = 0; i < n; i++)
-        for (int k = 0; k < parts[i].n_models; k++) {
-            const char *name = parts[i].models[k];
+        for (int k = 0; k < parts[i].models.n; k++) {
+            const char *name = parts[i].models.v[k];
             int m = 0;
             while (m < cfg->n_models && strcmp(cfg->models[m].name, name))
                 m++;
@@ -332,9 +252,9 @@ static int reattach_scales(hid_t src_group, hid_t dst_group)
             rc = -1;
             break;
         }
-        if (H5Aexists(d, "DIMENSION_LIST") > 0 && H5Adelete(d, "DIMENSION_LIST") < 0)
+        if (H5Aexists(d, AS_RESULTS_H5DS_DIMENSION_LIST) > 0 && H5Adelete(d, AS_RESULTS_H5DS_DIMENSION_LIST) < 0)
             rc = -1;
-        if (H5Aexists(d, "REFERENCE_LIST") > 0 && H5Adelete(d, "REFERENCE_LIST") < 0)
+        if (H5Aexists(d, AS_RESULTS_H5DS_REFERENCE_LIST) > 0 && H5Adelete(d, AS_RESULTS_H5DS_REFERENCE_LIST) < 0)
             rc = -1;
         H5Dclose(d);
     }
@@ -347,7 +267,7 @@ static int reattach_scales(hid_t src_group, hid_t dst_group)
         hid_t s = H5Dopen2(src_group, nm.v[i], H5P_DEFAULT), d = H5Dopen2(dst_group, nm.v[i], H5P_DEFAULT);
         if (s < 0 || d < 0) {
             rc = -1;
-        } else if (H5Aexists(s, "DIMENSION_LIST") > 0) {
+        } else if (H5Aexists(s, AS_RESULTS_H5DS_DIMENSION_LIST) > 0) {
             hid_t sp = H5Dget_space(s);
             int nd = H5Sget_simple_extent_ndims(sp);
             H5Sclose(sp);
@@ -372,7 +292,7 @@ static int reattach_scales(hid_t src_group, hid_t dst_group)
 static int copy_model(hid_t src, const char *name, hid_t dst_models)
 {
     char path[AS_NAME_MAX + 16];
-    snprintf(path, sizeof path, "/models/%s", name);
+    snprintf(path, sizeof path, "/" AS_RESULTS_GROUP_MODELS "/%s", name);
     if (H5Ocopy(src, path, dst_models, name, H5P_DEFAULT, H5P_DEFAULT) < 0)
         return -1;
     hid_t sg = H5Gopen2(src, path, H5P_DEFAULT), dg = H5Gopen2(dst_models, name, H5P_DEFAULT);
@@ -416,32 +336,34 @@ static int write_merged(const char *out, struct part *parts, int n, const struct
     as_iso_time(now, sizeof now);
     int bad = 0;
     const char *what = "root attributes";
-    bad |= attr_str_write(f, "tool", "attnstat");
-    bad |= attr_str_write(f, "tool_version", as_version());
-    bad |= attr_str_write(f, "git_commit", as_git_describe());
-    bad |= attr_str_write(f, "config", parts[0].config);
-    bad |= attr_str_write(f, "config_path", parts[0].config_path ? parts[0].config_path : "");
-    bad |= attr_str_write(f, "command_line", command_line);
-    bad |= attr_str_write(f, "start_time", t0);
-    bad |= attr_str_write(f, "end_time", t1);
-    bad |= attr_str_write(f, "merge_time", now);
-    bad |= attr_i64_write(f, "mpi_size", mpi_size);
-    bad |= attr_str_write(f, "merged_from", as_strbuf_str(&from));
+    bad |= put_str(f, AS_RESULTS_ATTR_TOOL, AS_RESULTS_TOOL_NAME);
+    bad |= put_str(f, AS_RESULTS_ATTR_TOOL_VERSION, as_version());
+    bad |= put_str(f, AS_RESULTS_ATTR_GIT_COMMIT, as_git_describe());
+    bad |= put_str(f, AS_RESULTS_ATTR_CONFIG, parts[0].config);
+    bad |= put_str(f, AS_RESULTS_ATTR_CONFIG_PATH, parts[0].config_path);
+    bad |= put_str(f, AS_RESULTS_ATTR_COMMAND_LINE, command_line);
+    bad |= put_str(f, AS_RESULTS_ATTR_START_TIME, t0);
+    bad |= put_str(f, AS_RESULTS_ATTR_END_TIME, t1);
+    bad |= put_str(f, AS_RESULTS_ATTR_MERGE_TIME, now);
+    bad |= put_i64(f, AS_RESULTS_ATTR_MPI_SIZE, mpi_size);
+    bad |= put_str(f, AS_RESULTS_ATTR_MERGED_FROM, as_strbuf_str(&from));
     as_strbuf_release(&from);
 
     /* /run/parts/<i>: each part's per-rank figures */
-    hid_t run = bad ? -1 : group_create(f, "run"), pg = run >= 0 ? group_create(run, "parts") : -1;
+    hid_t run = bad ? -1 : group_create(f, AS_RESULTS_GROUP_RUN);
+    hid_t pg = run >= 0 ? group_create(run, AS_RESULTS_GROUP_PARTS) : -1;
     if (pg < 0 && !bad) {
         bad = 1;
-        what = "/run/parts";
+        what = "/" AS_RESULTS_GROUP_RUN "/" AS_RESULTS_GROUP_PARTS;
     }
     for (int i = 0; i < n && !bad; i++) {
         char name[32];
         snprintf(name, sizeof name, "%d", i);
-        if (H5Lexists(parts[i].f, "run", H5P_DEFAULT) > 0) {
-            if (H5Ocopy(parts[i].f, "run", pg, name, H5P_DEFAULT, H5P_DEFAULT) < 0) {
+        hid_t pf = as_results_hid(parts[i].rf);
+        if (H5Lexists(pf, AS_RESULTS_GROUP_RUN, H5P_DEFAULT) > 0) {
+            if (H5Ocopy(pf, AS_RESULTS_GROUP_RUN, pg, name, H5P_DEFAULT, H5P_DEFAULT) < 0) {
                 bad = 1;
-                what = "/run of a part";
+                what = "/" AS_RESULTS_GROUP_RUN " of a part";
                 break;
             }
         } else {
@@ -454,15 +376,15 @@ static int write_merged(const char *out, struct part *parts, int n, const struct
             bad = 1;
             break;
         }
-        bad |= attr_str_write(g, "file", parts[i].path);
-        bad |= attr_str_write(g, "sweep_part", parts[i].sweep_part ? parts[i].sweep_part : "");
-        bad |= attr_i64_write(g, "mpi_size", parts[i].mpi_size);
-        bad |= attr_str_write(g, "start_time", parts[i].start_time ? parts[i].start_time : "");
-        bad |= attr_str_write(g, "end_time", parts[i].end_time ? parts[i].end_time : "");
-        bad |= attr_str_write(g, "command_line", parts[i].command_line ? parts[i].command_line : "");
+        bad |= put_str(g, AS_RESULTS_ATTR_PART_FILE, parts[i].path);
+        bad |= put_str(g, AS_RESULTS_ATTR_SWEEP_PART, parts[i].sweep_part);
+        bad |= put_i64(g, AS_RESULTS_ATTR_MPI_SIZE, parts[i].mpi_size);
+        bad |= put_str(g, AS_RESULTS_ATTR_START_TIME, parts[i].start_time);
+        bad |= put_str(g, AS_RESULTS_ATTR_END_TIME, parts[i].end_time);
+        bad |= put_str(g, AS_RESULTS_ATTR_COMMAND_LINE, parts[i].command_line);
         H5Gclose(g);
         if (bad)
-            what = "/run/parts attributes";
+            what = "/" AS_RESULTS_GROUP_RUN "/" AS_RESULTS_GROUP_PARTS " attributes";
     }
     if (pg >= 0)
         H5Gclose(pg);
@@ -470,15 +392,15 @@ static int write_merged(const char *out, struct part *parts, int n, const struct
         H5Gclose(run);
 
     /* /models/<name>, in the config's order, so the merged file lists them as one run would */
-    hid_t mg = bad ? -1 : group_create(f, "models");
+    hid_t mg = bad ? -1 : group_create(f, AS_RESULTS_GROUP_MODELS);
     if (mg < 0 && !bad) {
         bad = 1;
-        what = "/models";
+        what = "/" AS_RESULTS_GROUP_MODELS;
     }
     char where[AS_NAME_MAX + AS_PATH_MAX + 32];
     for (int m = 0; m < cfg->n_models && !bad; m++) {
         const struct part *p = &parts[owner[m]];
-        if (copy_model(p->f, cfg->models[m].name, mg) < 0) {
+        if (copy_model(as_results_hid(p->rf), cfg->models[m].name, mg) < 0) {
             bad = 1;
             snprintf(where, sizeof where, "model '%s' (from '%s')", cfg->models[m].name, p->path);
             what = where;
@@ -487,7 +409,7 @@ static int write_merged(const char *out, struct part *parts, int n, const struct
     if (mg >= 0)
         H5Gclose(mg);
     if (!bad)
-        bad |= attr_i64_write(f, "complete", 1);
+        bad |= put_i64(f, AS_RESULTS_ATTR_COMPLETE, 1);
     if (H5Fclose(f) < 0 && !bad) {
         bad = 1;
         what = "closing the file";
@@ -527,10 +449,8 @@ int as_merge_cli(int argc, char **argv)
     }
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     struct part *parts = as_xcalloc((size_t)n, sizeof *parts);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         parts[i].path = argv[2 + i];
-        parts[i].f = -1;
-    }
     struct as_error err = { 0 };
     struct as_config cfg = { 0 };
     int have_cfg = 0, *owner = NULL, rc = 0;

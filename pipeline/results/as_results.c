@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "as_results_names.h"
 #include "as_util.h"
 #include "as_version.h"
 
@@ -129,7 +130,7 @@ static hid_t make_scale(struct wr *w, hid_t parent, const char *dsname, const ch
         free(v);
     }
     WR_CHECK(w, H5DSset_scale(d, scale_name), dsname);
-    attr_str(w, d, "description", desc);
+    attr_str(w, d, AS_RESULTS_ATTR_DESCRIPTION, desc);
     return d;
 }
 
@@ -159,7 +160,7 @@ static void write_stage(struct wr *w, hid_t mg, const struct as_results_model *m
         hid_t d = make_dataset(w, sg, f->name, ftype, nd, dims);
         if (d < 0)
             break;
-        attr_str(w, d, "description", f->description ? f->description : "");
+        attr_str(w, d, AS_RESULTS_ATTR_DESCRIPTION, f->description ? f->description : "");
         size_t off = as_schema_offset(s->fields, s->n_fields, k), fbytes = (size_t)as_field_count(f) * 8;
         if (f->per_layer) {
             /* pack the rows this rank owns and write them with one hyperslab selection */
@@ -195,15 +196,15 @@ static void write_stage(struct wr *w, hid_t mg, const struct as_results_model *m
         int dim = 0;
         if (f->per_layer) {
             WR_CHECK(w, H5DSattach_scale(d, layer_scale, 0), f->name);
-            WR_CHECK(w, H5DSset_label(d, 0, "layer"), f->name);
+            WR_CHECK(w, H5DSset_label(d, 0, AS_RESULTS_DIM_LAYER), f->name);
             dim = 1;
         }
         for (int e = 0; e < f->ndim; e++, dim++) {
-            const char *dn = f->dim_names[e] ? f->dim_names[e] : "index";
+            const char *dn = f->dim_names[e] ? f->dim_names[e] : AS_RESULTS_DIM_INDEX;
             hid_t sc = -1;
-            if (!strcmp(dn, "head") && f->dims[e] == m->n_heads) {
+            if (!strcmp(dn, AS_RESULTS_DIM_HEAD) && f->dims[e] == m->n_heads) {
                 sc = head_scale;
-            } else if (!strcmp(dn, "layer") && f->dims[e] == m->n_layers) {
+            } else if (!strcmp(dn, AS_RESULTS_DIM_LAYER) && f->dims[e] == m->n_layers) {
                 sc = layer_scale;
             } else {
                 for (int q = 0; q < n_scales; q++)
@@ -214,7 +215,7 @@ static void write_stage(struct wr *w, hid_t mg, const struct as_results_model *m
                     int clash = 0;
                     for (int q = 0; q < s->n_fields; q++)
                         clash |= !strcmp(s->fields[q].name, dn);
-                    snprintf(dsname, sizeof dsname, "%s%s", dn, clash ? "_index" : "");
+                    snprintf(dsname, sizeof dsname, "%s%s", dn, clash ? AS_RESULTS_SCALE_CLASH_SUFFIX : "");
                     for (int q = 0; q < n_scales; q++)
                         if (!strcmp(scale_names[q], dn))
                             snprintf(dsname, sizeof dsname, "%s_%lld", dn, (long long)f->dims[e]);
@@ -269,51 +270,51 @@ int as_results_write_all(MPI_Comm comm, const char *path, const struct as_result
         return as_error_set(err, AS_ERR_IO, "cannot create results file '%s' (does its folder exist and is it "
                             "writable?)", tmp);
     }
-    attr_str(&w, f, "tool", "attnstat");
-    attr_str(&w, f, "tool_version", as_version());
-    attr_str(&w, f, "git_commit", as_git_describe());
-    attr_str(&w, f, "config", run->config_text ? run->config_text : "");
-    attr_str(&w, f, "config_path", run->config_path ? run->config_path : "");
-    attr_str(&w, f, "command_line", run->command_line ? run->command_line : "");
-    attr_str(&w, f, "start_time", run->start_time ? run->start_time : "");
-    attr_str(&w, f, "end_time", run->end_time ? run->end_time : "");
-    attr_i64(&w, f, "mpi_size", run->mpi_size);
+    attr_str(&w, f, AS_RESULTS_ATTR_TOOL, AS_RESULTS_TOOL_NAME);
+    attr_str(&w, f, AS_RESULTS_ATTR_TOOL_VERSION, as_version());
+    attr_str(&w, f, AS_RESULTS_ATTR_GIT_COMMIT, as_git_describe());
+    attr_str(&w, f, AS_RESULTS_ATTR_CONFIG, run->config_text ? run->config_text : "");
+    attr_str(&w, f, AS_RESULTS_ATTR_CONFIG_PATH, run->config_path ? run->config_path : "");
+    attr_str(&w, f, AS_RESULTS_ATTR_COMMAND_LINE, run->command_line ? run->command_line : "");
+    attr_str(&w, f, AS_RESULTS_ATTR_START_TIME, run->start_time ? run->start_time : "");
+    attr_str(&w, f, AS_RESULTS_ATTR_END_TIME, run->end_time ? run->end_time : "");
+    attr_i64(&w, f, AS_RESULTS_ATTR_MPI_SIZE, run->mpi_size);
     if (run->sweep_part && run->sweep_part[0])
-        attr_str(&w, f, "sweep_part", run->sweep_part);
+        attr_str(&w, f, AS_RESULTS_ATTR_SWEEP_PART, run->sweep_part);
     if (run->sweep_skipped && run->sweep_skipped[0])
-        attr_str(&w, f, "sweep_skipped", run->sweep_skipped);
+        attr_str(&w, f, AS_RESULTS_ATTR_SWEEP_SKIPPED, run->sweep_skipped);
 
-    hid_t rg = make_group(&w, f, "run");
+    hid_t rg = make_group(&w, f, AS_RESULTS_GROUP_RUN);
     if (rg >= 0) {
         hsize_t n = (hsize_t)run->mpi_size;
-        hid_t d1 = make_dataset(&w, rg, "rank_busy_seconds", H5T_IEEE_F64LE, 1, &n);
-        hid_t d2 = make_dataset(&w, rg, "rank_bytes_read", H5T_IEEE_F64LE, 1, &n);
-        hid_t d3 = make_dataset(&w, rg, "rank_units", H5T_STD_I64LE, 1, &n);
+        hid_t d1 = make_dataset(&w, rg, AS_RESULTS_DSET_RANK_BUSY, H5T_IEEE_F64LE, 1, &n);
+        hid_t d2 = make_dataset(&w, rg, AS_RESULTS_DSET_RANK_BYTES, H5T_IEEE_F64LE, 1, &n);
+        hid_t d3 = make_dataset(&w, rg, AS_RESULTS_DSET_RANK_UNITS, H5T_STD_I64LE, 1, &n);
         if (w.rank == 0 && d1 >= 0 && d2 >= 0 && d3 >= 0) {
             WR_CHECK(&w, H5Dwrite(d1, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, run->rank_busy), "busy");
             WR_CHECK(&w, H5Dwrite(d2, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, run->rank_bytes), "bytes");
             WR_CHECK(&w, H5Dwrite(d3, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, run->rank_units), "units");
         }
-        attr_str(&w, d1, "description", "seconds each rank spent computing units and prepass rounds");
-        attr_str(&w, d2, "description", "input bytes each rank read");
-        attr_str(&w, d3, "description", "units each rank computed");
+        attr_str(&w, d1, AS_RESULTS_ATTR_DESCRIPTION, "seconds each rank spent computing units and prepass rounds");
+        attr_str(&w, d2, AS_RESULTS_ATTR_DESCRIPTION, "input bytes each rank read");
+        attr_str(&w, d3, AS_RESULTS_ATTR_DESCRIPTION, "units each rank computed");
         if (d1 >= 0) H5Dclose(d1);
         if (d2 >= 0) H5Dclose(d2);
         if (d3 >= 0) H5Dclose(d3);
         H5Gclose(rg);
     }
-    hid_t models_g = make_group(&w, f, "models");
+    hid_t models_g = make_group(&w, f, AS_RESULTS_GROUP_MODELS);
     for (int i = 0; i < n_models && models_g >= 0 && !w.failed; i++) {
         const struct as_results_model *m = &models[i];
         hid_t mg = make_group(&w, models_g, m->name);
         if (mg < 0)
             break;
-        attr_i64(&w, mg, "n_layers", m->n_layers);
-        attr_i64(&w, mg, "n_heads", m->n_heads);
-        attr_i64(&w, mg, "seq_len", m->seq_len);
+        attr_i64(&w, mg, AS_RESULTS_ATTR_N_LAYERS, m->n_layers);
+        attr_i64(&w, mg, AS_RESULTS_ATTR_N_HEADS, m->n_heads);
+        attr_i64(&w, mg, AS_RESULTS_ATTR_SEQ_LEN, m->seq_len);
         write_attrs(&w, mg, m->attrs, m->n_attrs);
-        hid_t ls = make_scale(&w, mg, "layer", "layer", m->n_layers, "layer index (0-based)");
-        hid_t hs = make_scale(&w, mg, "head", "head", m->n_heads, "head index (0-based)");
+        hid_t ls = make_scale(&w, mg, AS_RESULTS_DIM_LAYER, AS_RESULTS_DIM_LAYER, m->n_layers, "layer index (0-based)");
+        hid_t hs = make_scale(&w, mg, AS_RESULTS_DIM_HEAD, AS_RESULTS_DIM_HEAD, m->n_heads, "head index (0-based)");
         for (int s = 0; s < m->n_stages && !w.failed; s++)
             write_stage(&w, mg, m, &m->stages[s], ls, hs);
         if (ls >= 0) H5Dclose(ls);
@@ -326,7 +327,7 @@ int as_results_write_all(MPI_Comm comm, const char *path, const struct as_result
     int bad = w.failed, any_bad = 0;
     MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, comm);
     if (!any_bad && run->complete)
-        attr_i64(&w, f, "complete", 1);
+        attr_i64(&w, f, AS_RESULTS_ATTR_COMPLETE, 1);
     H5Tclose(w.str_t);
     if (H5Fclose(f) < 0 && !w.failed) {
         w.failed = 1;

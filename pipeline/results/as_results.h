@@ -9,6 +9,8 @@
  *   /models/<name>/layer, head                      dimension scales (index values)
  *   /models/<name>/<stage>/<field>                  float64 / int64, attr `description`
  *   /models/<name>/<stage>/<dim>                    stage-specific dimension scales (edge, bin, ...)
+ * Every name above is a macro of as_results_names.h; read a finished file with as_results_read.h
+ * (serial, no MPI), which also records the figures drawn from it.
  * The file is written as OUTPUT.partial and renamed to OUTPUT once closed, so a killed job never
  * leaves a file at OUTPUT that looks finished. */
 #ifndef AS_PIPELINE_AS_RESULTS_H
@@ -18,6 +20,7 @@
 #include <stdint.h>
 
 #include "as_error.h"
+#include "as_results_names.h"
 #include "as_stage.h"
 
 struct as_results_stage {

@@ -19,8 +19,10 @@ struct as_run_opts {
 int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *opts, struct as_error *err);
 
 /* Check the config and every input (existence, format, dtype, shape) and print the plan for
- * `nranks` ranks to out: models, tensors, units, bytes and cost per rank. No MPI, no computing. */
-int as_validate(struct as_config *cfg, int nranks, FILE *out, struct as_error *err);
+ * `nranks` ranks to out: models, tensors, units, bytes and cost per rank, as text for people, or
+ * with json = 1 as one JSON object for scripts (the schema is in README "validate --json"; keys in
+ * a fixed order, stable across versions: fields are only ever added). No MPI, no computing. */
+int as_validate(struct as_config *cfg, int nranks, int json, FILE *out, struct as_error *err);
 
 /* Set by the SIGTERM/SIGUSR1 handler; checked between units. */
 extern volatile int as_stop_requested;

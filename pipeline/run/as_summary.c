@@ -37,7 +37,7 @@ int as_summary_model_attrs(const struct as_plan_model *mr, int full_digest, stru
         as_synth_spec_format(&m->synth, attrs[a].str, sizeof attrs[a].str);
         a++;
     } else {
-        attr_str(&attrs[a++], "source", m->dir);
+        attr_str(&attrs[a++], "source", m->dir[0] ? m->dir : "tensors"); /* "tensors": files given one by one */
     }
     if (m->model_id[0]) {
         attr_str(&attrs[a++], "model_id", m->model_id);

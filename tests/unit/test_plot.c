@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "as_plot.h"
+#include "as_results_read.h"
 #include "as_stage_registry.h"
 #include "as_test.h"
 
@@ -401,20 +402,25 @@ static void test_plot__every_figure(void)
     }
 }
 
-/* Read a (L, H) float64 field of the fixture. */
-static double *read_field(const char *file, const char *path, int64_t *L, int64_t *H)
+/* Read a (L, H) float64 field of the fixture through the results reader. */
+static double *read_field(const char *file, const char *model, const char *stage, const char *field, int64_t *L,
+                          int64_t *H)
 {
-    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
-    hid_t d = H5Dopen2(f, path, H5P_DEFAULT), s = H5Dget_space(d);
-    hsize_t dims[2];
-    H5Sget_simple_extent_dims(s, dims, NULL);
-    *L = (int64_t)dims[0];
-    *H = (int64_t)dims[1];
-    double *v = malloc(dims[0] * dims[1] * sizeof *v);
-    H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    H5Sclose(s);
-    H5Dclose(d);
-    H5Fclose(f);
+    struct as_results_file *rf = NULL;
+    struct as_results_field_info fi;
+    struct as_error err = { AS_OK, "" };
+    double *v = NULL;
+    *L = *H = 0;
+    CHECK_MSG(as_results_open(file, &rf, &err) == 0, "%s", err.msg);
+    if (!rf)
+        return NULL;
+    if (as_results_field_info(rf, model, stage, field, &fi, &err) == 1 && fi.ndim == 2) {
+        *L = fi.dims[0];
+        *H = fi.dims[1];
+        v = malloc((size_t)fi.count * sizeof *v);
+        CHECK_MSG(as_results_field_f64(rf, model, stage, field, v, (size_t)fi.count, &err) == 0, "%s", err.msg);
+    }
+    as_results_close(rf);
     return v;
 }
 
@@ -472,7 +478,8 @@ static void test_plot__heatmap_pixels(void)
     CHECK_MSG(distinct >= 24, "only %d distinct colours in the heatmap", distinct);
 
     int64_t L, H;
-    double *v = read_field(small, "/models/synth-b/histsim/within_diag", &L, &H);
+    double *v = read_field(small, "synth-b", "histsim", "within_diag", &L, &H);
+    CHECK_MSG(v != NULL && L == 8 && H == 6, "synth-b histsim/within_diag: (%lld, %lld)", (long long)L, (long long)H);
     int bad = 0;
     for (int64_t i = 0; i < L; i++)
         for (int64_t j = 0; j < H; j++) {
@@ -587,8 +594,8 @@ static char *read_root_str_attr(const char *file, const char *name, int *is_vlen
 static void test_plot__figures_attribute(void)
 {
     int vlen = 0;
-    char *fig = read_root_str_attr(small, "figures", &vlen);
-    CHECK_MSG(fig != NULL, "no attribute 'figures' in '%s'", small);
+    char *fig = read_root_str_attr(small, AS_RESULTS_ATTR_FIGURES, &vlen);
+    CHECK_MSG(fig != NULL, "no attribute '" AS_RESULTS_ATTR_FIGURES "' in '%s'", small);
     CHECK(vlen);
     if (!fig)
         return;
@@ -604,7 +611,7 @@ static void test_plot__figures_attribute(void)
     struct as_plot_opts o = { dir, AS_PLOT_PNG, NULL, 0 };
     struct as_error err = { AS_OK, "" };
     CHECK_MSG(as_plot_matrix(small, "tiny", 1, 2, &o, NULL, &err) == 0, "%s", err.msg);
-    fig = read_root_str_attr(small, "figures", &vlen);
+    fig = read_root_str_attr(small, AS_RESULTS_ATTR_FIGURES, &vlen);
     CHECK(fig && has_line(fig, "tiny_qk_mean_layer1_head2.png") && has_line(fig, "tiny_histsim_within_diag.png"));
     CHECK(fig && count_lines(fig) + 1 == n_made + 1);
     free(fig);
