@@ -12,7 +12,9 @@
  * Results layout: a stage's datasets go to /models/<model>/<stage name>/<field name>. Fields
  * marked per_layer have shape (n_layers, dims...) and are filled one row per unit by run();
  * the others have shape (dims...) and are filled by finalize(). Every element is 8 bytes (float64
- * or int64), fields are packed in schema order.
+ * or int64), fields are packed in schema order. Stages reach them through struct as_schema's
+ * typed accessors (as_schema_f64/as_schema_i64), never by byte arithmetic; they record their
+ * options with as_stage_out_options. pipeline/stage/as_exec.h runs a stage on one model serially.
  *
  * Figures: `attnstat plot` draws each field from the results file by its dimension names:
  * (layer, head) fields as heatmaps, (layer,) fields as per-layer lines across models; a stage
@@ -129,6 +131,96 @@ struct as_stage_ops {
                     const unsigned char *rows, struct as_stage_out *out, struct as_error *err);
     const char *const *figures;    /* (optional) fields worth a figure; NULL-terminated */
 };
+
+/* ---- field accessors
+ *
+ * A schema with its byte layout, built once from ops->schema(): stages address their fields
+ * through it instead of computing offsets. The accessors check the field index and its type
+ * (AS_ASSERT: a wrong type or index is a bug) and return a pointer to the field's first element
+ * inside `base`: a row (per_layer fields) or the model block (the others). Rows and the model
+ * block are 8-byte aligned (calloc), and every offset is a multiple of 8. */
+struct as_schema {
+    struct as_field fields[AS_STAGE_MAX_FIELDS];
+    int n;
+    size_t offset[AS_STAGE_MAX_FIELDS]; /* of field k in its row or in the model block */
+    size_t row_size;               /* bytes of one per-layer row */
+    size_t model_size;             /* bytes of the per-model block */
+};
+
+/* From n fields (copied). */
+void as_schema_init(struct as_schema *s, const struct as_field *f, int n);
+/* ops->schema(cfg, sh) and its layout: what the pipeline allocates for this stage and model. */
+void as_schema_of(struct as_schema *s, const struct as_stage_ops *ops, const void *cfg,
+                  const struct as_stage_shape *sh);
+/* Index of the field called `name`, or -1. */
+int as_schema_find(const struct as_schema *s, const char *name);
+/* Row `layer` of a (n_layers, row_size) buffer. */
+unsigned char *as_schema_row(const struct as_schema *s, unsigned char *rows, int64_t layer);
+const unsigned char *as_schema_row_const(const struct as_schema *s, const unsigned char *rows, int64_t layer);
+/* Field k of a row or of the model block; borrowed from base. */
+double *as_schema_f64(const struct as_schema *s, unsigned char *base, int k);
+int64_t *as_schema_i64(const struct as_schema *s, unsigned char *base, int k);
+const double *as_schema_f64_const(const struct as_schema *s, const unsigned char *base, int k);
+const int64_t *as_schema_i64_const(const struct as_schema *s, const unsigned char *base, int k);
+
+/* ---- attributes of /models/<m>/<stage> (finalize fills them)
+ *
+ * Each call appends one attribute to out (AS_ASSERT: at most AS_STAGE_MAX_ATTRS, names
+ * unique). `name` is borrowed (a literal or cfg-owned, valid until the stage's release); the
+ * vector of as_stage_out_vec too; a string is copied (at most 1023 bytes). */
+void as_stage_out_f64(struct as_stage_out *out, const char *name, double v);
+void as_stage_out_i64(struct as_stage_out *out, const char *name, int64_t v);
+void as_stage_out_str(struct as_stage_out *out, const char *name, const char *v);
+void as_stage_out_vec(struct as_stage_out *out, const char *name, const double *v, int64_t n);
+
+/* ---- stage options: one table per stage describes every option, its default and where the
+ * configured value lives in the stage's cfg struct. as_stage_options_parse reads the entries
+ * marked `parse` (top-level scalars); the stage parses the others itself (lists, maps, names it
+ * validates). as_stage_out_options records every entry as an attribute of the stage's group
+ * with its effective value (after defaults), so results files say how they were made.
+ * Attribute names must differ from the group's dataset names (attr gives another name). */
+enum as_opt_type {
+    AS_OPT_F64 = 0,                /* double -> F64 attribute */
+    AS_OPT_I64,                    /* int64_t -> I64 */
+    AS_OPT_INT,                    /* int -> I64 */
+    AS_OPT_U64,                    /* uint64_t (<= INT64_MAX) -> I64 */
+    AS_OPT_BOOL,                   /* int 0/1 -> I64 */
+    AS_OPT_ENUM,                   /* int index into choices -> STR names[index] */
+    AS_OPT_STR,                    /* char array -> STR */
+    AS_OPT_STRP,                   /* char * (NULL: not given) -> STR ("" when NULL) */
+    AS_OPT_F64VEC,                 /* double array of n elements -> F64VEC */
+    AS_OPT_TYPE_COUNT
+};
+
+struct as_stage_option {
+    const char *key;               /* YAML key, "map.key" for a key of a nested map; NULL ends a table */
+    const char *attr;              /* attribute name; NULL: key */
+    enum as_opt_type type;
+    size_t offset;                 /* offsetof(the stage's cfg struct, the value) */
+    int parse;                     /* 1: as_stage_options_parse reads it (top-level keys only) */
+    double f64_default;            /* AS_OPT_F64 */
+    int64_t i64_default, lo, hi;   /* AS_OPT_I64/INT/U64/BOOL/ENUM (default, and range when lo < hi) */
+    const char *const *choices;    /* AS_OPT_ENUM: NULL-terminated names, for parsing */
+    const char *const *names;      /* AS_OPT_ENUM: attribute text per index; NULL: choices */
+    int64_t n;                     /* AS_OPT_F64VEC: elements */
+};
+
+/* Check node's keys (the table's top-level keys plus `extra_keys`, NULL-terminated or NULL) and
+ * read every `parse` entry into cfg (defaults when absent). `what` names the section
+ * ("stages.histsim") in messages. node NULL: defaults. */
+int as_stage_options_parse(const struct as_stage_option *tab, const struct as_ynode *node, const char *what,
+                           const char *const *extra_keys, void *cfg, struct as_error *err);
+/* Record every entry of tab as an attribute of out, values read from cfg. */
+void as_stage_out_options(struct as_stage_out *out, const struct as_stage_option *tab, const void *cfg);
+
+/* ---- config warnings (e.g. a deprecated option), from configure():
+ * "attnstat: warning: FILE:LINE:COL: <message>" (position of `at`, which may be NULL), handed to
+ * the sink set by as_stage_set_warn (default: a line on stderr, printed only where the launcher's
+ * rank variable OMPI_COMM_WORLD_RANK, PMIX_RANK or PMI_RANK is unset or 0, so an MPI run prints
+ * it once). as_stage_set_warn(NULL, NULL) silences them (a driver that knows its rank can do so
+ * on every rank but 0). */
+void as_stage_warn(const struct as_ynode *at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void as_stage_set_warn(void (*fn)(void *ctx, const char *line), void *ctx);
 
 /* Bytes of one per-layer row and of the per-model block, from a schema. */
 size_t as_schema_row_size(const struct as_field *f, int n);

@@ -26,6 +26,7 @@
  * probabilities of every head's scores in each bin, sums to 1). Per model: hist_edges,
  * prob_hist_edges. A non-finite input value is an input error of the unit. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,8 @@
 
 enum { ACT_Q, ACT_K, ACT_V, ACT_NIN };
 
+extern const struct as_stage_ops as_stage_activations;
+
 struct act_cfg {
     char *name[ACT_NIN];           /* owned tensor names */
     int64_t heads;
@@ -52,6 +55,36 @@ struct act_cfg {
     int prob_on;                   /* prob_hist computed (the causal softmax of every score) */
     struct as_act_logbins prob;    /* probability bins (underflow + log-spaced) */
     double prob_min;
+    double hist_min, hist_max;     /* edges.min, edges.max */
+    int64_t hist_bins;             /* edges.bins */
+    int64_t prob_bins;             /* prob_bins.bins (log-spaced bins, without the underflow bin) */
+};
+
+static const char *const act_gemm_names[] = { "float32", "float64", NULL };
+/* the `gemm` attribute says what the products are computed with */
+static const char *const act_gemm_attr[] = { "sgemm (float32 products; dgemm for float64 input)",
+                                             "dgemm (float64 products)", NULL };
+
+/* Every option, recorded as an attribute of the group. `heads` records the head count used
+ * (the model's when the option is not given), prob_bins.min is `prob_min`, and `prob_hist`, a
+ * dataset of the group, is recorded as prob_hist_on. */
+static const struct as_stage_option act_options[] = {
+    { .key = "q", .type = AS_OPT_STRP, .offset = offsetof(struct act_cfg, name[0]) },
+    { .key = "k", .type = AS_OPT_STRP, .offset = offsetof(struct act_cfg, name[1]) },
+    { .key = "v", .type = AS_OPT_STRP, .offset = offsetof(struct act_cfg, name[2]) },
+    { .key = "skip_first_token", .type = AS_OPT_BOOL, .offset = offsetof(struct act_cfg, skip_first), .parse = 1,
+      .i64_default = 1 },
+    { .key = "edges.min", .attr = "edges_min", .type = AS_OPT_F64, .offset = offsetof(struct act_cfg, hist_min) },
+    { .key = "edges.max", .attr = "edges_max", .type = AS_OPT_F64, .offset = offsetof(struct act_cfg, hist_max) },
+    { .key = "edges.bins", .attr = "edges_bins", .type = AS_OPT_I64, .offset = offsetof(struct act_cfg, hist_bins) },
+    { .key = "prob_hist", .attr = "prob_hist_on", .type = AS_OPT_BOOL, .offset = offsetof(struct act_cfg, prob_on),
+      .parse = 1, .i64_default = 1 },
+    { .key = "prob_bins.min", .attr = "prob_min", .type = AS_OPT_F64, .offset = offsetof(struct act_cfg, prob_min) },
+    { .key = "prob_bins.bins", .attr = "prob_bins", .type = AS_OPT_I64,
+      .offset = offsetof(struct act_cfg, prob_bins) },
+    { .key = "gemm", .type = AS_OPT_ENUM, .offset = offsetof(struct act_cfg, gemm), .parse = 1,
+      .i64_default = AS_ACT_GEMM_F32, .choices = act_gemm_names, .names = act_gemm_attr },
+    { .key = NULL },
 };
 
 /* Schema order. The last two exist only with prob_hist on; the per-layer ones are packed in
@@ -86,21 +119,17 @@ static int get_name(const struct as_ynode *n, const char *key, const char *dflt,
 
 static int act_configure(void **out, const struct as_ynode *n, struct as_error *err)
 {
-    static const char *const keys[] = { "q", "k", "v", "heads", "skip_first_token", "edges", "prob_hist",
-                                        "prob_bins", "gemm", NULL };
+    static const char *const extra_keys[] = { "heads", "edges", "prob_bins", NULL };
     static const char *const ekeys[] = { "min", "max", "bins", NULL };
     static const char *const pkeys[] = { "min", "bins", NULL };
-    static const char *const gemms[] = { "float32", "float64", NULL };
     struct act_cfg *c = calloc(1, sizeof *c);
     double lo, hi;
     int64_t bins, pbins;
     if (!c)
         return as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    if (as_ynode_check_keys(n, ACT_WHAT, keys, err) || get_name(n, "q", "q_acts", &c->name[ACT_Q], err) ||
-        get_name(n, "k", "k_acts", &c->name[ACT_K], err) || get_name(n, "v", "v_acts", &c->name[ACT_V], err) ||
-        as_ynode_get_bool(n, ACT_WHAT, "skip_first_token", 1, &c->skip_first, err) ||
-        as_ynode_get_bool(n, ACT_WHAT, "prob_hist", 1, &c->prob_on, err) ||
-        as_ynode_get_enum(n, ACT_WHAT, "gemm", AS_ACT_GEMM_F32, gemms, &c->gemm, err))
+    if (as_stage_options_parse(act_options, n, ACT_WHAT, extra_keys, c, err) ||
+        get_name(n, "q", "q_acts", &c->name[ACT_Q], err) || get_name(n, "k", "k_acts", &c->name[ACT_K], err) ||
+        get_name(n, "v", "v_acts", &c->name[ACT_V], err))
         goto fail;
     c->block = ACT_BLOCK_ROWS;
     /* heads: optional; without it each model's own head count is used (its `heads:` key, its
@@ -120,6 +149,9 @@ static int act_configure(void **out, const struct as_ynode *n, struct as_error *
     }
     if (as_act_linbins_init(&c->hist, lo, hi, bins, err))
         goto fail;
+    c->hist_min = lo;
+    c->hist_max = hi;
+    c->hist_bins = bins;
 
     const struct as_ynode *pn = as_ynode_get(n, "prob_bins");
     if (as_ynode_check_keys(pn, ACT_WHAT ".prob_bins", pkeys, err) ||
@@ -132,6 +164,7 @@ static int act_configure(void **out, const struct as_ynode *n, struct as_error *
     }
     if (as_act_logbins_init(&c->prob, c->prob_min, pbins, err))
         goto fail;
+    c->prob_bins = pbins;
     *out = c;
     return 0;
 fail:
@@ -319,12 +352,6 @@ static int take(const struct act_cfg *c, struct as_unit *u, int t, const struct 
     return 0;
 }
 
-static void put(unsigned char *row, size_t *off, double v)
-{
-    memcpy(row + *off, &v, sizeof v);
-    *off += sizeof v;
-}
-
 static int act_run(const void *cfgv, const void *state, struct as_unit *u, unsigned char *row, struct as_error *err)
 {
     const struct act_cfg *c = cfgv;
@@ -347,8 +374,7 @@ static int act_run(const void *cfgv, const void *state, struct as_unit *u, unsig
     int64_t *hc = calloc((size_t)(ACT_NIN * nb), sizeof *hc), *pc = calloc((size_t)np, sizeof *pc);
     struct as_act_moments mom[ACT_NIN] = { { 0, 0, 0 } }, full = { 0, 0, 0 }, full_b;
     struct as_act_moments *head = calloc((size_t)H, sizeof *head), *head_b = calloc((size_t)H, sizeof *head_b);
-    double *dens = malloc((size_t)nb * sizeof *dens);
-    if (!a || !kb || !hc || !pc || !head || !head_b || !dens) {
+    if (!a || !kb || !hc || !pc || !head || !head_b) {
         as_error_set(err, AS_ERR_NOMEM, "out of memory for a layer of %lld x %lld activations", (long long)dm.n,
                      (long long)dm.D);
         goto out;
@@ -371,25 +397,27 @@ static int act_run(const void *cfgv, const void *state, struct as_unit *u, unsig
             as_act_moments_merge(&head[h], &head_b[h]);
     }
 
-    size_t off = 0;
-    for (int t = 0; t < ACT_NIN; t++) {
-        as_act_density(hc + t * nb, c->hist.edges, nb, dens);
-        for (int64_t i = 0; i < nb; i++)
-            put(row, &off, dens[i]);
-    }
+    struct as_schema sc;
+    as_schema_of(&sc, &as_stage_activations, cfgv, u->shape);
     for (int t = 0; t < ACT_NIN; t++)
-        put(row, &off, as_act_moments_var(&mom[t]));
-    put(row, &off, full.mean);
-    put(row, &off, sqrt(as_act_moments_var(&full)));
-    for (int64_t h = 0; h < H; h++)
-        put(row, &off, head[h].mean);
-    for (int64_t h = 0; h < H; h++)
-        put(row, &off, sqrt(as_act_moments_var(&head[h])));
+        as_act_density(hc + t * nb, c->hist.edges, nb, as_schema_f64(&sc, row, ACT_F_QH + t));
+    for (int t = 0; t < ACT_NIN; t++)
+        *as_schema_f64(&sc, row, ACT_F_QV + t) = as_act_moments_var(&mom[t]);
+    *as_schema_f64(&sc, row, ACT_F_QKM) = full.mean;
+    *as_schema_f64(&sc, row, ACT_F_QKS) = sqrt(as_act_moments_var(&full));
+    double *hm = as_schema_f64(&sc, row, ACT_F_QKHM), *hs = as_schema_f64(&sc, row, ACT_F_QKHS);
+    for (int64_t h = 0; h < H; h++) {
+        hm[h] = head[h].mean;
+        hs[h] = sqrt(as_act_moments_var(&head[h]));
+    }
     int64_t total = 0;
     for (int64_t i = 0; i < np; i++)
         total += pc[i];
-    for (int64_t i = 0; c->prob_on && i < np; i++)
-        put(row, &off, (double)pc[i] / (double)total);
+    if (c->prob_on) {
+        double *ph = as_schema_f64(&sc, row, ACT_F_PH);
+        for (int64_t i = 0; i < np; i++)
+            ph[i] = (double)pc[i] / (double)total;
+    }
     ret = 0;
 out:
     free(a);
@@ -398,7 +426,6 @@ out:
     free(pc);
     free(head);
     free(head_b);
-    free(dens);
     return ret;
 }
 
@@ -406,40 +433,25 @@ static int act_finalize(const void *cfgv, const void *state, const char *model, 
                         const unsigned char *rows, struct as_stage_out *out, struct as_error *err)
 {
     const struct act_cfg *c = cfgv;
-    struct as_field f[AS_STAGE_MAX_FIELDS];
-    int nf = act_schema(c, sh, f);
-    size_t rsz = as_schema_row_size(f, nf);
-    memcpy(out->model_fields + as_schema_offset(f, nf, ACT_F_HE), c->hist.edges,
-           (size_t)(c->hist.n + 1) * sizeof(double));
+    struct as_schema sc;
+    as_schema_of(&sc, &as_stage_activations, cfgv, sh);
+    memcpy(as_schema_f64(&sc, out->model_fields, ACT_F_HE), c->hist.edges, (size_t)(c->hist.n + 1) * sizeof(double));
     if (c->prob_on)
-        memcpy(out->model_fields + as_schema_offset(f, nf, ACT_F_PHE), c->prob.edges,
+        memcpy(as_schema_f64(&sc, out->model_fields, ACT_F_PHE), c->prob.edges,
                (size_t)(c->prob.n + 1) * sizeof(double));
 
-    struct as_attr *at = out->attrs;
-    int na = 0;
-    at[na] = (struct as_attr){ .name = "heads", .kind = AS_ATTR_I64, .i64 = sh->n_heads };
-    na++;
-    at[na] = (struct as_attr){ .name = "skip_first_token", .kind = AS_ATTR_I64, .i64 = c->skip_first };
-    na++;
-    if (c->prob_on) {
-        at[na] = (struct as_attr){ .name = "prob_min", .kind = AS_ATTR_F64, .f64 = c->prob_min };
-        na++;
-    }
-    at[na] = (struct as_attr){ .name = "gemm", .kind = AS_ATTR_STR };
-    snprintf(at[na].str, sizeof at[na].str, "%s",
-             c->gemm == AS_ACT_GEMM_F64 ? "dgemm (float64 products)" : "sgemm (float32 products; dgemm for float64 input)");
-    na++;
-    out->n_attrs = na;
+    out->n_attrs = 0;
+    as_stage_out_i64(out, "heads", sh->n_heads);
+    as_stage_out_options(out, act_options, c);
 
     if (out->log && sh->n_layers > 0) {
         static const int logged[] = { ACT_F_QV, ACT_F_KV, ACT_F_VV, ACT_F_QKM, ACT_F_QKS };
+        size_t stride = sc.row_size / sizeof(double);
         for (size_t i = 0; i < sizeof logged / sizeof logged[0]; i++)
-            as_log_stats(out->log, model, "activations", f[logged[i]].name,
-                         (const double *)(rows + as_schema_offset(f, nf, logged[i])), (size_t)sh->n_layers,
-                         rsz / sizeof(double));
-        as_log_stats_rows(out->log, model, "activations", "qk_head_std",
-                          (const double *)(rows + as_schema_offset(f, nf, ACT_F_QKHS)), (size_t)sh->n_layers,
-                          (size_t)sh->n_heads, rsz / sizeof(double));
+            as_log_stats(out->log, model, "activations", sc.fields[logged[i]].name,
+                         as_schema_f64_const(&sc, rows, logged[i]), (size_t)sh->n_layers, stride);
+        as_log_stats_rows(out->log, model, "activations", "qk_head_std", as_schema_f64_const(&sc, rows, ACT_F_QKHS),
+                          (size_t)sh->n_layers, (size_t)sh->n_heads, stride);
     }
     return 0;
 }

@@ -6,6 +6,7 @@
  * non-finite ones. `quantile: sampled` does the same over a deterministic random subset of
  * `samples` element indices (Floyd's algorithm from `seed`), the notebook's method. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,31 +56,57 @@ struct hs_state {
     uint64_t layer_elems;
 };
 
-static void *hs_cfg_alloc(void) { return calloc(1, sizeof(struct hs_cfg)); }
+#define WHAT "stages.histsim"
+
+extern const struct as_stage_ops as_stage_histsim;
+
+static const char *const hs_quantile_names[] = { "exact", "sampled", NULL };
+static const char *const hs_nonfinite_names[] = { "error", "skip", NULL };
+
+/* Every option, recorded as an attribute of the group; the scalars are parsed from here.
+ * `non_finite` is also a dataset of the group: its attribute is non_finite_policy. The key
+ * `bins` is the deprecated spelling of `edges` (it counts edges, unlike activations' bins). */
+static const struct as_stage_option hs_options[] = {
+    { .key = "quantile", .attr = "quantile_method", .type = AS_OPT_ENUM, .offset = offsetof(struct hs_cfg, quantile),
+      .parse = 1, .i64_default = HS_EXACT, .choices = hs_quantile_names },
+    { .key = "samples", .type = AS_OPT_I64, .offset = offsetof(struct hs_cfg, samples), .parse = 1,
+      .i64_default = 1000000, .lo = 1, .hi = INT64_C(1) << 31 },
+    { .key = "seed", .type = AS_OPT_U64, .offset = offsetof(struct hs_cfg, seed), .parse = 1, .i64_default = 0,
+      .lo = 0, .hi = INT64_MAX },
+    { .key = "non_finite", .attr = "non_finite_policy", .type = AS_OPT_ENUM,
+      .offset = offsetof(struct hs_cfg, non_finite), .parse = 1, .i64_default = HS_NF_ERROR,
+      .choices = hs_nonfinite_names },
+    { .key = "edges", .type = AS_OPT_INT, .offset = offsetof(struct hs_cfg, n_edges) },
+    { .key = "quantiles", .type = AS_OPT_F64VEC, .offset = offsetof(struct hs_cfg, q), .n = 2 },
+    { .key = "input", .type = AS_OPT_STR, .offset = offsetof(struct hs_cfg, input) },
+    { .key = "cache_mb", .type = AS_OPT_I64, .offset = offsetof(struct hs_cfg, cache_mb), .parse = 1,
+      .i64_default = 160, .lo = 0, .hi = INT64_C(1) << 20 },
+    { .key = NULL },
+};
 
 static int hs_configure(void **out, const struct as_ynode *n, struct as_error *err)
 {
-    static const char *const keys[] = { "quantile", "samples", "seed", "non_finite", "bins", "quantiles",
-                                        "input", "cache_mb", NULL };
-    static const char *const qm[] = { "exact", "sampled", NULL };
-    static const char *const nf[] = { "error", "skip", NULL };
-    struct hs_cfg *c = hs_cfg_alloc();
-    int64_t seed, edges;
+    static const char *const deprecated[] = { "bins", NULL };
+    struct hs_cfg *c = calloc(1, sizeof *c);
+    int64_t edges;
     const char *input;
     if (!c)
         return as_error_set(err, AS_ERR_NOMEM, "out of memory");
     c->q[0] = 0.005;
     c->q[1] = 0.995;
-    if (as_ynode_check_keys(n, "stages.histsim", keys, err) ||
-        as_ynode_get_enum(n, "stages.histsim", "quantile", HS_EXACT, qm, &c->quantile, err) ||
-        as_ynode_get_int(n, "stages.histsim", "samples", 1000000, 1, INT64_C(1) << 31, &c->samples, err) ||
-        as_ynode_get_int(n, "stages.histsim", "seed", 0, 0, INT64_MAX, &seed, err) ||
-        as_ynode_get_enum(n, "stages.histsim", "non_finite", HS_NF_ERROR, nf, &c->non_finite, err) ||
-        as_ynode_get_int(n, "stages.histsim", "bins", 200, 3, AS_HS_MAX_EDGES, &edges, err) ||
-        as_ynode_get_str(n, "stages.histsim", "input", "qk_mean", &input, err) ||
-        as_ynode_get_int(n, "stages.histsim", "cache_mb", 160, 0, INT64_C(1) << 20, &c->cache_mb, err))
+    if (as_stage_options_parse(hs_options, n, WHAT, deprecated, c, err))
         goto fail;
-    c->seed = (uint64_t)seed;
+    const struct as_ynode *bn = as_ynode_get(n, "bins");
+    if (bn && as_ynode_get(n, "edges")) {
+        as_ynode_error(bn, err, WHAT ": give edges or its deprecated spelling bins, not both");
+        goto fail;
+    }
+    if (as_ynode_get_int(n, WHAT, bn ? "bins" : "edges", 200, 3, AS_HS_MAX_EDGES, &edges, err) ||
+        as_ynode_get_str(n, WHAT, "input", "qk_mean", &input, err))
+        goto fail;
+    if (bn)
+        as_stage_warn(bn, WHAT ".bins is deprecated: it counts bin edges; write edges: %lld (%lld bins)",
+                      (long long)edges, (long long)edges - 1);
     c->n_edges = (int)edges;
     if (strlen(input) >= sizeof c->input || !input[0]) {
         as_ynode_error(as_ynode_get(n, "input"), err, "stages.histsim.input: bad tensor name '%s'", input);
@@ -136,6 +163,10 @@ static int hs_shape(const void *cfg, const struct as_tensor_info *const *info, s
     out->unit_bytes = (int64_t)(htt * (double)as_dtype_traits[ti->dtype].size);
     return 0;
 }
+
+/* Fields, in schema order: per layer (L, H), then the model's bin edges. */
+enum { HS_F_WITHIN_DIAG, HS_F_WITHIN_LOWER, HS_F_JS, HS_F_MEAN_DIAG, HS_F_MEAN_LOWER, HS_F_NON_FINITE, HS_F_BINS,
+       HS_F_COUNT };
 
 static const char *const hs_dims_head[] = { "head" };
 static const char *const hs_dims_edge[] = { "edge" };
@@ -713,9 +744,12 @@ static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigne
     struct hs_cache_layer *cache = s->f64 ? NULL : hs_cache_find(u, 1);
     void *buf = cache ? NULL : malloc(tt * esz), *packed = cache ? NULL : malloc(tp * esz);
     uint64_t *cd = calloc((size_t)nb * 2, sizeof *cd), *cl = cd ? cd + nb : NULL;
-    double *within_diag = (double *)row, *within_lower = within_diag + H, *js = within_lower + H;
-    double *mean_diag = js + H, *mean_lower = mean_diag + H;
-    int64_t *nonfin = (int64_t *)(mean_lower + H);
+    struct as_schema sc;
+    as_schema_of(&sc, &as_stage_histsim, cfg, u->shape);
+    double *within_diag = as_schema_f64(&sc, row, HS_F_WITHIN_DIAG);
+    double *within_lower = as_schema_f64(&sc, row, HS_F_WITHIN_LOWER), *js = as_schema_f64(&sc, row, HS_F_JS);
+    double *mean_diag = as_schema_f64(&sc, row, HS_F_MEAN_DIAG), *mean_lower = as_schema_f64(&sc, row, HS_F_MEAN_LOWER);
+    int64_t *nonfin = as_schema_i64(&sc, row, HS_F_NON_FINITE);
     int rc = 0;
     if ((!cache && (!buf || !packed)) || !cd) {
         rc = as_error_set(err, AS_ERR_NOMEM, "out of memory for a %lldx%lld head", (long long)T, (long long)T);
@@ -767,8 +801,9 @@ static int hs_finalize(const void *cfg, const void *state, const char *model, co
     const struct hs_cfg *c = cfg;
     const struct hs_state *s = state;
     int64_t L = sh->n_layers, H = sh->n_heads, T = sh->seq_len;
-    size_t row_doubles = (size_t)(6 * H);
-    double *bins = (double *)out->model_fields;
+    struct as_schema sc;
+    as_schema_of(&sc, &as_stage_histsim, cfg, sh);
+    double *bins = as_schema_f64(&sc, out->model_fields, HS_F_BINS);
     for (int k = 0; k < c->n_edges; k++)
         bins[k] = s->e64[k];
     /* model means: every (layer, head) mean covers the same number of values, so the mean of the
@@ -776,36 +811,32 @@ static int hs_finalize(const void *cfg, const void *state, const char *model, co
     double sd = 0, sl = 0;
     int64_t cnt = 0;
     for (int64_t l = 0; l < L; l++) {
-        const double *r = (const double *)(rows + (size_t)l * row_doubles * 8);
+        const unsigned char *r = as_schema_row_const(&sc, rows, l);
+        const double *mdiag = as_schema_f64_const(&sc, r, HS_F_MEAN_DIAG);
+        const double *mlow = as_schema_f64_const(&sc, r, HS_F_MEAN_LOWER);
         for (int64_t h = 0; h < H; h++) {
-            if (isfinite(r[3 * H + h]) && isfinite(r[4 * H + h])) {
-                sd += r[3 * H + h];
-                sl += r[4 * H + h];
+            if (isfinite(mdiag[h]) && isfinite(mlow[h])) {
+                sd += mdiag[h];
+                sl += mlow[h];
                 cnt++;
             }
         }
     }
     double md = cnt ? sd / (double)cnt : NAN, ml = cnt ? sl / (double)cnt : NAN;
-    int a = 0;
-    out->attrs[a++] = (struct as_attr){ .name = "mean_diagonal", .kind = AS_ATTR_F64, .f64 = md };
-    out->attrs[a++] = (struct as_attr){ .name = "mean_off_diagonal", .kind = AS_ATTR_F64, .f64 = ml };
-    out->attrs[a] = (struct as_attr){ .name = "quantile_method", .kind = AS_ATTR_STR };
-    snprintf(out->attrs[a++].str, sizeof out->attrs[0].str, "%s", c->quantile == HS_EXACT ? "exact" : "sampled");
-    out->attrs[a++] = (struct as_attr){ .name = "quantiles", .kind = AS_ATTR_F64VEC, .vec = c->q, .n = 2 };
-    out->attrs[a++] = (struct as_attr){ .name = "quantile_values", .kind = AS_ATTR_F64VEC, .vec = s->qval, .n = 2 };
-    out->attrs[a++] = (struct as_attr){ .name = "values_counted", .kind = AS_ATTR_I64, .i64 = (int64_t)s->n };
-    out->attrs[a++] = (struct as_attr){ .name = "non_finite_skipped", .kind = AS_ATTR_I64,
-                                        .i64 = (int64_t)s->nonfinite };
-    out->attrs[a] = (struct as_attr){ .name = "quantile_search", .kind = AS_ATTR_STR };
-    snprintf(out->attrs[a++].str, sizeof out->attrs[0].str, "%s",
-             s->window_hit ? "sample window" : hs_windowed(s) ? "sample window missed, radix" : "radix");
-    out->attrs[a] = (struct as_attr){ .name = "input", .kind = AS_ATTR_STR };
-    snprintf(out->attrs[a++].str, sizeof out->attrs[0].str, "%s", c->input);
-    out->n_attrs = a;
-    static const char *const names[] = { "within_diag", "within_lower", "js_similarity" };
+    out->n_attrs = 0;
+    as_stage_out_f64(out, "mean_diagonal", md);
+    as_stage_out_f64(out, "mean_off_diagonal", ml);
+    as_stage_out_vec(out, "quantile_values", s->qval, 2);
+    as_stage_out_i64(out, "values_counted", (int64_t)s->n);
+    as_stage_out_i64(out, "non_finite_skipped", (int64_t)s->nonfinite);
+    as_stage_out_str(out, "quantile_search",
+                     s->window_hit ? "sample window" : hs_windowed(s) ? "sample window missed, radix" : "radix");
+    as_stage_out_options(out, hs_options, c);
+    static const int logged[] = { HS_F_WITHIN_DIAG, HS_F_WITHIN_LOWER, HS_F_JS };
     for (int f = 0; f < 3; f++)
-        as_log_stats_rows(out->log, model, "histsim", names[f], (const double *)rows + (size_t)f * H,
-                          (size_t)L, (size_t)H, row_doubles);
+        as_log_stats_rows(out->log, model, "histsim", sc.fields[logged[f]].name,
+                          as_schema_f64_const(&sc, rows, logged[f]), (size_t)L, (size_t)H,
+                          sc.row_size / sizeof(double));
     as_strbuf_addf(out->log, "%s histsim mean diagonal %.4f, mean off-diagonal %.4f, difference %.4f (T=%lld)\n",
                    model, md, ml, md - ml, (long long)T);
     return 0;

@@ -10,6 +10,7 @@
  * bad_rows (L,). */
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@
 #include "jacobian.h"
 
 #define JAC_NAME_MAX 256
+
+extern const struct as_stage_ops as_stage_jacobian;
 #define JAC_N_METRICS 6
 
 struct jac_cfg {
@@ -26,6 +29,19 @@ struct jac_cfg {
     int strict;
     double row_sum_tol;
 };
+
+/* Every option, recorded as an attribute of the group; the scalars are parsed from here. */
+static const struct as_stage_option jac_options[] = {
+    { .key = "attn", .type = AS_OPT_STR, .offset = offsetof(struct jac_cfg, attn) },
+    { .key = "grad", .type = AS_OPT_STR, .offset = offsetof(struct jac_cfg, grad) },
+    { .key = "strict", .type = AS_OPT_BOOL, .offset = offsetof(struct jac_cfg, strict), .parse = 1, .i64_default = 0 },
+    { .key = "row_sum_tol", .type = AS_OPT_F64, .offset = offsetof(struct jac_cfg, row_sum_tol), .parse = 1,
+      .f64_default = 1e-3 },
+    { .key = NULL },
+};
+
+/* Fields in schema order: the metrics (L, H), then bad_rows (L,). */
+enum { JAC_F_BAD_ROWS = JAC_N_METRICS };
 
 static const char *const metric_names[JAC_N_METRICS] = {
     "a_mean", "entropy", "r_diag", "r_offdiag", "cos_diag", "cos_ste",
@@ -41,16 +57,13 @@ static const char *const metric_desc[JAC_N_METRICS] = {
 
 static int jac_configure(void **out, const struct as_ynode *node, struct as_error *err)
 {
-    static const char *const keys[] = { "attn", "grad", "strict", "row_sum_tol", NULL };
     const char *what = "stages.jacobian", *attn, *grad;
     struct jac_cfg *c = calloc(1, sizeof *c);
     if (!c)
         return as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    if (as_ynode_check_keys(node, what, keys, err) ||
+    if (as_stage_options_parse(jac_options, node, what, NULL, c, err) ||
         as_ynode_get_str(node, what, "attn", "attn", &attn, err) ||
-        as_ynode_get_str(node, what, "grad", "grad", &grad, err) ||
-        as_ynode_get_bool(node, what, "strict", 0, &c->strict, err) ||
-        as_ynode_get_double(node, what, "row_sum_tol", 1e-3, &c->row_sum_tol, err))
+        as_ynode_get_str(node, what, "grad", "grad", &grad, err))
         goto fail;
     if (!*attn || as_strlcpy(c->attn, attn, sizeof c->attn)) {
         as_ynode_error(as_ynode_get(node, "attn"), err, "%s.attn: a tensor name of 1..%d bytes", what,
@@ -148,11 +161,6 @@ static int jac_schema(const void *cfg, const struct as_stage_shape *sh, struct a
     return n + 1;
 }
 
-static void put_f64(unsigned char *row, size_t idx, double v)
-{
-    memcpy(row + idx * 8, &v, 8);
-}
-
 static int jac_run(const void *cfg, const void *state, struct as_unit *u, unsigned char *row,
                    struct as_error *err)
 {
@@ -163,6 +171,8 @@ static int jac_run(const void *cfg, const void *state, struct as_unit *u, unsign
     struct as_jacobian_acc *acc = calloc((size_t)H, sizeof *acc);
     int64_t bad_rows = 0;
     int ret = -1;
+    struct as_schema sc;
+    as_schema_of(&sc, &as_stage_jacobian, cfg, u->shape);
     if (!A || !g || !acc) {
         as_error_set(err, AS_ERR_NOMEM, "model '%s' layer %lld: out of memory for two %lld x %lld slabs",
                      u->model, (long long)l, (long long)T, (long long)T);
@@ -200,10 +210,10 @@ static int jac_run(const void *cfg, const void *state, struct as_unit *u, unsign
         as_jacobian_acc_finish(&acc[h], &r);
         const double v[JAC_N_METRICS] = { r.a_mean, r.entropy, r.r_diag, r.r_offdiag, r.cos_diag, r.cos_ste };
         for (int k = 0; k < JAC_N_METRICS; k++)
-            put_f64(row, (size_t)(k * H + h), v[k]);
+            as_schema_f64(&sc, row, k)[h] = v[k];
         bad_rows += r.bad_rows;
     }
-    memcpy(row + (size_t)(JAC_N_METRICS * H) * 8, &bad_rows, 8);
+    *as_schema_i64(&sc, row, JAC_F_BAD_ROWS) = bad_rows;
     ret = 0;
 out:
     free(A);
@@ -217,45 +227,31 @@ static int jac_finalize(const void *cfg, const void *state, const char *model, c
 {
     const struct jac_cfg *c = cfg;
     int64_t L = sh->n_layers, H = sh->n_heads;
-    size_t row_size = (size_t)(JAC_N_METRICS * H + 1) * 8;
+    struct as_schema sc;
+    as_schema_of(&sc, &as_stage_jacobian, cfg, sh);
     double *v = malloc((size_t)(L * H) * sizeof *v);
     if (!v)
         return as_error_set(err, AS_ERR_NOMEM, "out of memory");
     for (int k = 0; k < JAC_N_METRICS; k++) {
         for (int64_t l = 0; l < L; l++)
-            memcpy(v + l * H, rows + (size_t)l * row_size + (size_t)(k * H) * 8, (size_t)H * 8);
+            memcpy(v + l * H, as_schema_f64_const(&sc, as_schema_row_const(&sc, rows, l), k), (size_t)H * sizeof *v);
         as_log_stats(out->log, model, "jacobian", metric_names[k], v, (size_t)(L * H), 1);
     }
     free(v);
 
     int64_t total = 0;
-    for (int64_t l = 0; l < L; l++) {
-        int64_t b;
-        memcpy(&b, rows + (size_t)l * row_size + (size_t)(JAC_N_METRICS * H) * 8, 8);
-        total += b;
-    }
+    for (int64_t l = 0; l < L; l++)
+        total += *as_schema_i64_const(&sc, as_schema_row_const(&sc, rows, l), JAC_F_BAD_ROWS);
     if (total) {
         as_strbuf_addf(out->log, "%s jacobian warning: %lld rows of '%s' do not sum to 1 within %g (layers:",
                        model, (long long)total, c->attn, c->row_sum_tol);
-        for (int64_t l = 0; l < L; l++) {
-            int64_t b;
-            memcpy(&b, rows + (size_t)l * row_size + (size_t)(JAC_N_METRICS * H) * 8, 8);
-            as_strbuf_addf(out->log, " %lld", (long long)b);
-        }
+        for (int64_t l = 0; l < L; l++)
+            as_strbuf_addf(out->log, " %lld",
+                           (long long)*as_schema_i64_const(&sc, as_schema_row_const(&sc, rows, l), JAC_F_BAD_ROWS));
         as_strbuf_addf(out->log, ")\n");
     }
-    if (out->n_attrs + 2 > AS_STAGE_MAX_ATTRS)
-        return as_error_set(err, AS_ERR_INTERNAL, "jacobian: no room for 2 more attributes");
-    struct as_attr *a = &out->attrs[out->n_attrs++];
-    memset(a, 0, sizeof *a);
-    a->name = "row_sum_tol";
-    a->kind = AS_ATTR_F64;
-    a->f64 = c->row_sum_tol;
-    a = &out->attrs[out->n_attrs++];
-    memset(a, 0, sizeof *a);
-    a->name = "cos_eps";
-    a->kind = AS_ATTR_F64;
-    a->f64 = AS_JACOBIAN_COS_EPS;
+    as_stage_out_options(out, jac_options, c);
+    as_stage_out_f64(out, "cos_eps", AS_JACOBIAN_COS_EPS);
     return 0;
 }
 

@@ -13,6 +13,7 @@
  * Memory per unit: two (T, T) float64 buffers; input read one head at a time. */
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,21 +27,32 @@ enum mono_method { MONO_METHOD_AUTO = 0, MONO_METHOD_FAST, MONO_METHOD_REF, MONO
 static const char *const mono_rule_names[] = { "standard", "bloom", "list", NULL };
 static const char *const mono_method_names[] = { "auto", "fast", "ref", NULL };
 
-/* Slopes computed for a head count, kept until release() so finalize's attribute can borrow them. */
-
 struct mono_cfg {
     char input[256];
     double scale;
     double eps;
-    enum as_mono_rule rule;
+    int rule;                      /* enum as_mono_rule */
     double *list;                  /* (n_list,) explicit slopes when rule == LIST, owned */
     int64_t n_list;
-    enum mono_method method;
+    int method;                    /* enum mono_method */
+};
+
+/* Every option, recorded as an attribute of the group; the scalars are parsed from here. */
+static const struct as_stage_option mono_options[] = {
+    { .key = "epsilon", .type = AS_OPT_F64, .offset = offsetof(struct mono_cfg, eps), .parse = 1,
+      .f64_default = 1e-10 },
+    { .key = "input", .type = AS_OPT_STR, .offset = offsetof(struct mono_cfg, input) },
+    { .key = "scale", .type = AS_OPT_F64, .offset = offsetof(struct mono_cfg, scale), .parse = 1, .f64_default = 1.0 },
+    { .key = "slopes", .type = AS_OPT_ENUM, .offset = offsetof(struct mono_cfg, rule), .names = mono_rule_names },
+    { .key = "method", .type = AS_OPT_ENUM, .offset = offsetof(struct mono_cfg, method), .parse = 1,
+      .i64_default = MONO_METHOD_AUTO, .choices = mono_method_names },
+    { .key = NULL },
 };
 
 /* Per-layer fields, in schema (and row) order. */
 enum {
-    F_COMBINATIONS, F_VIOLATIONS, F_RATE, F_ABS, F_ABS_STD, F_REL, F_REL_STD, F_PER_LAYER_COUNT
+    F_COMBINATIONS, F_VIOLATIONS, F_RATE, F_ABS, F_ABS_STD, F_REL, F_REL_STD, F_PER_LAYER_COUNT,
+    F_SLOPES = F_PER_LAYER_COUNT   /* the per-model field */
 };
 
 static void mono_release(void *cfgp)
@@ -54,16 +66,12 @@ static void mono_release(void *cfgp)
 
 static int mono_configure(void **out, const struct as_ynode *node, struct as_error *err)
 {
-    static const char *const keys[] = { "input", "scale", "slopes", "epsilon", "method", NULL };
     struct mono_cfg *c = as_xcalloc(1, sizeof *c);
     const char *input;
-    int rule = AS_MONO_RULE_STANDARD, method = MONO_METHOD_AUTO;
+    int rule = AS_MONO_RULE_STANDARD;
     *out = NULL;
-    if (as_ynode_check_keys(node, WHAT, keys, err) ||
-        as_ynode_get_str(node, WHAT, "input", "attention_probs_mean", &input, err) ||
-        as_ynode_get_double(node, WHAT, "scale", 1.0, &c->scale, err) ||
-        as_ynode_get_double(node, WHAT, "epsilon", 1e-10, &c->eps, err) ||
-        as_ynode_get_enum(node, WHAT, "method", MONO_METHOD_AUTO, mono_method_names, &method, err))
+    if (as_stage_options_parse(mono_options, node, WHAT, NULL, c, err) ||
+        as_ynode_get_str(node, WHAT, "input", "attention_probs_mean", &input, err))
         goto fail;
     if (!*input || as_strlcpy(c->input, input, sizeof c->input) < 0) {
         as_ynode_error(as_ynode_get(node, "input"), err, WHAT ".input: expected a tensor name of 1 to %zu characters",
@@ -94,8 +102,7 @@ static int mono_configure(void **out, const struct as_ynode *node, struct as_err
         if (as_ynode_get_enum(node, WHAT, "slopes", AS_MONO_RULE_STANDARD, rules, &rule, err))
             goto fail;
     }
-    c->rule = (enum as_mono_rule)rule;
-    c->method = (enum mono_method)method;
+    c->rule = rule;
     *out = c;
     return 0;
 fail:
@@ -164,7 +171,7 @@ static int mono_schema(const void *cfgp, const struct as_stage_shape *sh, struct
         f[k].type = pl[k].type;
         f[k].per_layer = 1;
     }
-    struct as_field *s = &f[F_PER_LAYER_COUNT];
+    struct as_field *s = &f[F_SLOPES];
     s->name = "alibi_slopes";
     s->description = "ALiBi slope m_h of each head (bias -m_h*(i-j))";
     s->type = AS_FTYPE_F64;
@@ -179,7 +186,7 @@ static void mono_slopes_fill(const struct mono_cfg *c, int64_t H, double *out)
     if (c->rule == AS_MONO_RULE_LIST)
         memcpy(out, c->list, (size_t)H * sizeof *out);
     else
-        as_mono_slopes(c->rule, H, out);
+        as_mono_slopes((enum as_mono_rule)c->rule, H, out);
 }
 
 /* Counts the non-finite values of the causal part (j <= i) of one head, and of it after scaling
@@ -248,10 +255,15 @@ static int mono_run(const void *cfgp, const void *state, struct as_unit *u, unsi
         as_mono_count_ref(buf, T, c->eps, &st);
     else
         as_mono_count(buf, T, c->eps, work, &st);
-    int64_t iv[2] = { st.combinations, st.violations };
-    double fv[5] = { st.violation_rate, st.abs_mean, st.abs_std, st.rel_mean, st.rel_std };
-    memcpy(row, iv, sizeof iv);
-    memcpy(row + sizeof iv, fv, sizeof fv);
+    struct as_schema sc;
+    as_schema_of(&sc, &as_stage_monotonicity, cfgp, u->shape);
+    *as_schema_i64(&sc, row, F_COMBINATIONS) = st.combinations;
+    *as_schema_i64(&sc, row, F_VIOLATIONS) = st.violations;
+    *as_schema_f64(&sc, row, F_RATE) = st.violation_rate;
+    *as_schema_f64(&sc, row, F_ABS) = st.abs_mean;
+    *as_schema_f64(&sc, row, F_ABS_STD) = st.abs_std;
+    *as_schema_f64(&sc, row, F_REL) = st.rel_mean;
+    *as_schema_f64(&sc, row, F_REL_STD) = st.rel_std;
     ret = 0;
 out:
     free(buf);
@@ -261,51 +273,27 @@ out:
     return ret;
 }
 
-static void mono_attr_f64(struct as_stage_out *out, const char *name, double v)
-{
-    struct as_attr *a = &out->attrs[out->n_attrs++];
-    memset(a, 0, sizeof *a);
-    a->name = name;
-    a->kind = AS_ATTR_F64;
-    a->f64 = v;
-}
-
-static void mono_attr_str(struct as_stage_out *out, const char *name, const char *v)
-{
-    struct as_attr *a = &out->attrs[out->n_attrs++];
-    memset(a, 0, sizeof *a);
-    a->name = name;
-    a->kind = AS_ATTR_STR;
-    as_strlcpy(a->str, v, sizeof a->str);
-}
-
 static int mono_finalize(const void *cfgp, const void *state, const char *model, const struct as_stage_shape *sh,
                          const unsigned char *rows, struct as_stage_out *out, struct as_error *err)
 {
     const struct mono_cfg *c = cfgp;
     const int64_t L = sh->n_layers, H = sh->n_heads;
-    const size_t row_size = F_PER_LAYER_COUNT * 8;
-    /* alibi_slopes is the model block's first field; the attribute borrows it */
-    double *slopes = (double *)out->model_fields;
+    struct as_schema sc;
+    as_schema_of(&sc, &as_stage_monotonicity, cfgp, sh);
+    /* the model block holds alibi_slopes; the attribute borrows it */
+    double *slopes = as_schema_f64(&sc, out->model_fields, F_SLOPES);
     mono_slopes_fill(c, H, slopes);
-    struct as_attr *a = &out->attrs[out->n_attrs++];
-    memset(a, 0, sizeof *a);
-    a->name = "alibi_slopes";
-    a->kind = AS_ATTR_F64VEC;
-    a->vec = slopes;
-    a->n = H;
-    mono_attr_f64(out, "epsilon", c->eps);
-    mono_attr_str(out, "input", c->input);
-    mono_attr_f64(out, "scale", c->scale);
-    mono_attr_str(out, "slopes", mono_rule_names[c->rule]);
+    as_stage_out_vec(out, "alibi_slopes", slopes, H);
+    as_stage_out_options(out, mono_options, c);
 
     int64_t with = 0, top[3] = { -1, -1, -1 };
     double top_rate[3] = { 0, 0, 0 }, sum_rate = 0;
     for (int64_t l = 0; l < L; l++) {
         int64_t viol;
         double rate;
-        memcpy(&viol, rows + l * row_size + F_VIOLATIONS * 8, 8);
-        memcpy(&rate, rows + l * row_size + F_RATE * 8, 8);
+        const unsigned char *r = as_schema_row_const(&sc, rows, l);
+        viol = *as_schema_i64_const(&sc, r, F_VIOLATIONS);
+        rate = *as_schema_f64_const(&sc, r, F_RATE);
         sum_rate += rate;
         if (viol <= 0)
             continue;

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,22 @@ struct pat_cfg {
     int64_t *kw_pos;               /* owned (kw_start[K],) */
     char kw_attr[256];             /* the keywords as a JSON list */
 };
+
+/* Every option, recorded as an attribute of the group ("" and "[]" when tokens and keywords
+ * are not given); batch_index is parsed from here. */
+static const struct as_stage_option pat_options[] = {
+    { .key = "input", .type = AS_OPT_STR, .offset = offsetof(struct pat_cfg, input) },
+    { .key = "batch_index", .type = AS_OPT_I64, .offset = offsetof(struct pat_cfg, batch_index), .parse = 1,
+      .i64_default = 0, .lo = 0, .hi = INT64_MAX },
+    { .key = "tokens", .type = AS_OPT_STRP, .offset = offsetof(struct pat_cfg, tokens_path) },
+    { .key = "keywords", .type = AS_OPT_STR, .offset = offsetof(struct pat_cfg, kw_attr) },
+    { .key = NULL },
+};
+
+/* Fields in schema order (keyword_attention only with keywords). */
+enum { PAT_F_LAYER_ENTROPY, PAT_F_HEAD_ENTROPY, PAT_F_HEAD_MAX, PAT_F_FOCUS, PAT_F_KEYWORD, PAT_F_COUNT };
+
+extern const struct as_stage_ops as_stage_patterns;
 
 static void pat_release(void *cfg)
 {
@@ -178,14 +195,13 @@ static int load_keywords(struct pat_cfg *c, const struct as_ynode *kn, struct as
 
 static int pat_configure(void **out, const struct as_ynode *node, struct as_error *err)
 {
-    static const char *const keys[] = { "input", "batch_index", "tokens", "keywords", NULL };
     const char *what = "stages.patterns", *input, *tokens;
     struct pat_cfg *c = calloc(1, sizeof *c);
     if (!c)
         return as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    if (as_ynode_check_keys(node, what, keys, err) ||
+    snprintf(c->kw_attr, sizeof c->kw_attr, "[]");
+    if (as_stage_options_parse(pat_options, node, what, NULL, c, err) ||
         as_ynode_get_str(node, what, "input", "attn", &input, err) ||
-        as_ynode_get_int(node, what, "batch_index", 0, 0, INT64_MAX, &c->batch_index, err) ||
         as_ynode_get_str(node, what, "tokens", NULL, &tokens, err))
         goto fail;
     if (!*input || as_strlcpy(c->input, input, sizeof c->input)) {
@@ -318,13 +334,14 @@ static int pat_run(const void *cfg, const void *state, struct as_unit *u, unsign
     struct as_patterns_keywords kw = { K, c->kw_start, c->kw_pos };
     struct as_patterns_out o = { 0, res, res + H, focus, res + 2 * H };
     as_patterns_layer(rows, H, T, K ? &kw : NULL, &o);
-    /* row: layer_entropy, head_entropy (H), head_max_attention (H), head_focus_position (H),
-     * keyword_attention (K) */
-    memcpy(row, &o.layer_entropy, 8);
-    memcpy(row + 8, res, (size_t)(2 * H) * 8);
-    memcpy(row + (size_t)(1 + 2 * H) * 8, focus, (size_t)H * 8);
+    struct as_schema sc;
+    as_schema_of(&sc, &as_stage_patterns, cfg, u->shape);
+    *as_schema_f64(&sc, row, PAT_F_LAYER_ENTROPY) = o.layer_entropy;
+    memcpy(as_schema_f64(&sc, row, PAT_F_HEAD_ENTROPY), res, (size_t)H * sizeof *res);
+    memcpy(as_schema_f64(&sc, row, PAT_F_HEAD_MAX), res + H, (size_t)H * sizeof *res);
+    memcpy(as_schema_i64(&sc, row, PAT_F_FOCUS), focus, (size_t)H * sizeof *focus);
     if (K)
-        memcpy(row + (size_t)(1 + 3 * H) * 8, res + 2 * H, (size_t)K * 8);
+        memcpy(as_schema_f64(&sc, row, PAT_F_KEYWORD), res + 2 * H, (size_t)K * sizeof *res);
     ret = 0;
 out:
     free(rows);
@@ -360,7 +377,8 @@ static int pat_finalize(const void *cfg, const void *state, const char *model, c
 {
     const struct pat_cfg *c = cfg;
     int64_t L = sh->n_layers, H = sh->n_heads, n = L * H;
-    size_t row_size = (size_t)(1 + 3 * H + c->K) * 8;
+    struct as_schema sc;
+    as_schema_of(&sc, &as_stage_patterns, cfg, sh);
     struct head_rank *hr = malloc((size_t)n * sizeof *hr);
     double *v = malloc((size_t)n * sizeof *v);
     if (!hr || !v) {
@@ -370,19 +388,19 @@ static int pat_finalize(const void *cfg, const void *state, const char *model, c
     }
     for (int64_t l = 0; l < L; l++)
         for (int64_t h = 0; h < H; h++) {
-            const unsigned char *r = rows + (size_t)l * row_size;
+            const unsigned char *r = as_schema_row_const(&sc, rows, l);
             struct head_rank *x = &hr[l * H + h];
             x->layer = l;
             x->head = h;
-            memcpy(&x->entropy, r + (size_t)(1 + h) * 8, 8);
-            memcpy(&x->focus, r + (size_t)(1 + 2 * H + h) * 8, 8);
+            x->entropy = as_schema_f64_const(&sc, r, PAT_F_HEAD_ENTROPY)[h];
+            x->focus = as_schema_i64_const(&sc, r, PAT_F_FOCUS)[h];
         }
-    double last;
-    memcpy(&last, rows + (size_t)(L - 1) * row_size, 8);
+    double last = *as_schema_f64_const(&sc, as_schema_row_const(&sc, rows, L - 1), PAT_F_LAYER_ENTROPY);
     as_strbuf_addf(out->log, "%s patterns last layer entropy = %.3f\n", model, last);
     for (int k = 0; k < 2; k++) {
         for (int64_t l = 0; l < L; l++)
-            memcpy(v + l * H, rows + (size_t)l * row_size + (size_t)(1 + k * H) * 8, (size_t)H * 8);
+            memcpy(v + l * H, as_schema_f64_const(&sc, as_schema_row_const(&sc, rows, l),
+                                                  k ? PAT_F_HEAD_MAX : PAT_F_HEAD_ENTROPY), (size_t)H * sizeof *v);
         as_log_stats(out->log, model, "patterns", k ? "head_max_attention" : "head_entropy", v, (size_t)n, 1);
     }
     int top = n < PAT_TOP ? (int)n : PAT_TOP;
@@ -405,20 +423,7 @@ static int pat_finalize(const void *cfg, const void *state, const char *model, c
     free(hr);
     free(v);
 
-    if (out->n_attrs + 2 > AS_STAGE_MAX_ATTRS)
-        return as_error_set(err, AS_ERR_INTERNAL, "patterns: no room for 2 more attributes");
-    struct as_attr *a = &out->attrs[out->n_attrs++];
-    memset(a, 0, sizeof *a);
-    a->name = "batch_index";
-    a->kind = AS_ATTR_I64;
-    a->i64 = c->batch_index;
-    if (c->K) {
-        a = &out->attrs[out->n_attrs++];
-        memset(a, 0, sizeof *a);
-        a->name = "keywords";
-        a->kind = AS_ATTR_STR;
-        as_strlcpy(a->str, c->kw_attr, sizeof a->str);
-    }
+    as_stage_out_options(out, pat_options, c);
     return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "as_stage.h"
 #include "as_simd.h"
 #include "as_test.h"
+#include "as_test_stage.h"
 
 extern const struct as_stage_ops as_stage_activations;
 /* Not from as_synth.h on purpose: it declares the table weak, and a weak reference does not pull
@@ -69,65 +70,31 @@ static void to_f64(const float *x, double *y, size_t n)
 
 static double std_of(const struct as_act_moments *m) { return sqrt(as_act_moments_var(m)); }
 
-/* One stage run over three open tensors, every layer, then finalize. */
+/* One stage run over three open tensors through the serial executor (every layer, then finalize). */
 struct stage_run {
-    struct as_stage_shape sh;
-    struct as_field f[AS_STAGE_MAX_FIELDS];
-    int nf;
-    size_t rsz, msz;
-    unsigned char *rows, *model;
-    struct as_strbuf log;
-    struct as_stage_out out;
+    void *cfg;                     /* owned */
+    struct as_exec ex;             /* shape, schema, rows, model block, out, log */
 };
 
 static void stage_run_release(struct stage_run *r)
 {
-    free(r->rows);
-    free(r->model);
-    as_strbuf_release(&r->log);
+    as_exec_release(&r->ex);
+    if (r->cfg)
+        as_stage_activations.release(r->cfg);
     memset(r, 0, sizeof *r);
 }
 
 static int stage_run_files(struct stage_run *r, const char *yaml, struct as_tensor_file *tf, struct as_error *err)
 {
     const struct as_stage_ops *ops = &as_stage_activations;
-    struct as_ydoc doc;
-    void *cfg = NULL;
-    int ret = -1;
     memset(r, 0, sizeof *r);
-    if (as_ydoc_parse_string(&doc, "test.yaml", yaml, strlen(yaml), err))
+    if (as_test_stage_configure(ops, yaml, &r->cfg, err))
         return -1;
-    if (ops->configure(&cfg, doc.root, err))
-        goto out;
     const char *names[AS_STAGE_MAX_INPUTS];
-    int nin = ops->inputs(cfg, names);
+    int nin = ops->inputs(r->cfg, names);
     AS_ASSERT(nin == 3);
-    const struct as_tensor_info *info[3];
-    for (int i = 0; i < 3; i++)
-        info[i] = as_tensor_file_info(&tf[i]);
-    if (ops->shape(cfg, info, &r->sh, err))
-        goto out;
-    r->nf = ops->schema(cfg, &r->sh, r->f);
-    r->rsz = as_schema_row_size(r->f, r->nf);
-    r->msz = as_schema_model_size(r->f, r->nf);
-    r->rows = calloc((size_t)r->sh.n_layers, r->rsz);
-    r->model = calloc(1, r->msz);
-    AS_ASSERT(r->rows && r->model);
-    for (int64_t l = 0; l < r->sh.n_layers; l++) {
-        struct as_unit u = { .model = "test", .layer = l, .shape = &r->sh, .in = { &tf[0], &tf[1], &tf[2] } };
-        if (ops->run(cfg, NULL, &u, r->rows + (size_t)l * r->rsz, err))
-            goto out;
-    }
-    r->out.model_fields = r->model;
-    r->out.log = &r->log;
-    if (ops->finalize(cfg, NULL, "test", &r->sh, r->rows, &r->out, err))
-        goto out;
-    ret = 0;
-out:
-    if (cfg)
-        ops->release(cfg);
-    as_ydoc_release(&doc);
-    return ret;
+    struct as_tensor_file *in[3] = { &tf[0], &tf[1], &tf[2] };
+    return as_exec_model(&r->ex, ops, r->cfg, "test", in, 0, err);
 }
 
 static int stage_run_paths(struct stage_run *r, const char *yaml, const char *const *paths, struct as_error *err)
@@ -164,14 +131,13 @@ out:
 /* Field `name` of layer l (per-layer) or the per-model field; *n its element count. */
 static const double *field(const struct stage_run *r, const char *name, int64_t l, int64_t *n)
 {
-    for (int k = 0; k < r->nf; k++)
-        if (!strcmp(r->f[k].name, name)) {
-            *n = as_field_count(&r->f[k]);
-            size_t off = as_schema_offset(r->f, r->nf, k);
-            return (const double *)(r->f[k].per_layer ? r->rows + (size_t)l * r->rsz + off : r->model + off);
-        }
-    *n = 0;
-    return NULL;
+    int k = as_schema_find(&r->ex.schema, name);
+    if (k < 0) {
+        *n = 0;
+        return NULL;
+    }
+    *n = as_field_count(&r->ex.schema.fields[k]);
+    return as_exec_field(&r->ex, name, l);
 }
 
 /* ---- histogram and bins */
@@ -625,7 +591,7 @@ static void test_activations__stage_threads_bitwise(void)
     openblas_set_num_threads(2);
     CHECK_MSG(!stage_run_synth(&r2, "heads: 4\n", spec, &err), "%s", err.msg);
     openblas_set_num_threads(saved);
-    CHECK(r1.rsz == r2.rsz && r1.rows && r2.rows && !memcmp(r1.rows, r2.rows, 2 * r1.rsz));
+    CHECK(r1.ex.schema.row_size == r2.ex.schema.row_size && r1.ex.rows && r2.ex.rows && !memcmp(r1.ex.rows, r2.ex.rows, 2 * r1.ex.schema.row_size));
     stage_run_release(&r1);
     stage_run_release(&r2);
 }
@@ -732,10 +698,10 @@ static void test_activations__stage_batch_and_options(void)
     for (int g = 0; g < 2; g++) {
         const char *yaml = g ? "heads: 3\ngemm: float64\n" : "heads: 3\n";
         CHECK_MSG(!stage_run_paths(&r, yaml, p4, &err), "%s", err.msg);
-        CHECK(r.sh.n_layers == L && r.sh.n_heads == H && r.sh.seq_len == T && r.nf == 13);
+        CHECK(r.ex.shape.n_layers == L && r.ex.shape.n_heads == H && r.ex.shape.seq_len == T && r.ex.schema.n == 13);
         for (int64_t l = 0; l < L; l++)
             expect_layer(x[0], x[1], x[2], B, T, D, H, 1, &r, l, g ? DGEMM_RTOL : SGEMM_RTOL);
-        CHECK(strstr(as_strbuf_str(&r.log), "test activations qk_std | min="));
+        CHECK(strstr(as_strbuf_str(&r.ex.log), "test activations qk_std | min="));
         stage_run_release(&r);
     }
     /* skip_first_token: false keeps token 0 */
@@ -773,7 +739,7 @@ static void test_activations__stage_batch_and_options(void)
     }
     CHECK_MSG(!stage_run_paths(&r3, "heads: 3\n", p3, &err), "%s", err.msg);
     CHECK_MSG(!stage_run_paths(&r4, "heads: 3\n", p4, &err), "%s", err.msg);
-    CHECK(r3.rows && r4.rows && r3.rsz == r4.rsz && !memcmp(r3.rows, r4.rows, L * r3.rsz));
+    CHECK(r3.ex.rows && r4.ex.rows && r3.ex.schema.row_size == r4.ex.schema.row_size && !memcmp(r3.ex.rows, r4.ex.rows, L * r3.ex.schema.row_size));
     stage_run_release(&r3);
     stage_run_release(&r4);
     char cpaths[3][64];
@@ -784,7 +750,7 @@ static void test_activations__stage_batch_and_options(void)
     }
     CHECK_MSG(!stage_run_paths(&r3, "heads: 3\n", pb, &err), "%s", err.msg);
     CHECK_MSG(!stage_run_paths(&r4, "heads: 3\n", pc, &err), "%s", err.msg);
-    CHECK_MSG(r3.rows && r4.rows && !memcmp(r3.rows, r4.rows, L * r3.rsz), "float16 input differs from float32");
+    CHECK_MSG(r3.ex.rows && r4.ex.rows && !memcmp(r3.ex.rows, r4.ex.rows, L * r3.ex.schema.row_size), "float16 input differs from float32");
     stage_run_release(&r3);
     stage_run_release(&r4);
 
@@ -792,14 +758,14 @@ static void test_activations__stage_batch_and_options(void)
     struct stage_run rp;
     CHECK_MSG(!stage_run_paths(&r, "heads: 3\n", p4, &err), "%s", err.msg);
     CHECK_MSG(!stage_run_paths(&rp, "heads: 3\nprob_hist: false\n", p4, &err), "%s", err.msg);
-    CHECK(r.nf == 13 && rp.nf == 11);
-    for (int k = 0; k < rp.nf; k++) {
-        CHECK(!strcmp(rp.f[k].name, r.f[k].name));
-        for (int64_t l = 0; l < (rp.f[k].per_layer ? L : 1); l++) {
+    CHECK(r.ex.schema.n == 13 && rp.ex.schema.n == 11);
+    for (int k = 0; k < rp.ex.schema.n; k++) {
+        CHECK(!strcmp(rp.ex.schema.fields[k].name, r.ex.schema.fields[k].name));
+        for (int64_t l = 0; l < (rp.ex.schema.fields[k].per_layer ? L : 1); l++) {
             int64_t na, nb;
-            const double *va = field(&r, rp.f[k].name, l, &na), *vb = field(&rp, rp.f[k].name, l, &nb);
+            const double *va = field(&r, rp.ex.schema.fields[k].name, l, &na), *vb = field(&rp, rp.ex.schema.fields[k].name, l, &nb);
             CHECK_MSG(na == nb && !memcmp(va, vb, (size_t)na * sizeof *va), "%s differs without prob_hist",
-                      rp.f[k].name);
+                      rp.ex.schema.fields[k].name);
         }
     }
     int64_t nn0;
@@ -866,13 +832,14 @@ static void test_activations__bad_config_and_inputs(void)
     {
         struct as_tensor_info ti = { .dtype = AS_DTYPE_F32, .ndim = 3, .shape = { 2, 5, 12 }, .stride = { 60, 12, 1 } };
         const struct as_tensor_info *in3[3] = { &ti, &ti, &ti };
-        struct as_stage_shape sh = { 0 };
-        CHECK(as_stage_activations.shape(cfg, in3, &sh, &err) == -1 && err.status == AS_ERR_CONFIG);
+        struct as_exec ex;
+        CHECK(as_exec_shape(&ex, &as_stage_activations, cfg, in3, 0, &err) == -1 && err.status == AS_ERR_CONFIG);
         CHECK_MSG(strstr(err.msg, "the head count is unknown") != NULL, "%s", err.msg);
-        sh.n_heads = 3;
-        CHECK(as_stage_activations.shape(cfg, in3, &sh, &err) == 0 && sh.n_heads == 3);
-        sh.n_heads = 5;
-        CHECK(as_stage_activations.shape(cfg, in3, &sh, &err) == -1);
+        as_exec_release(&ex);
+        CHECK(as_exec_shape(&ex, &as_stage_activations, cfg, in3, 3, &err) == 0 && ex.shape.n_heads == 3);
+        as_exec_release(&ex);
+        CHECK(as_exec_shape(&ex, &as_stage_activations, cfg, in3, 5, &err) == -1);
+        as_exec_release(&ex);
         CHECK_MSG(strstr(err.msg, "5 heads do not divide the width 12") != NULL, "%s", err.msg);
         as_stage_activations.release(cfg);
         cfg = NULL;
@@ -1026,14 +993,14 @@ static void parity(const char *yaml)
         CHECK(!flatten(a, want, cap, &n));
         int64_t cnt, per = 0;
         int f;
-        for (f = 0; f < r.nf && strcmp(r.f[f].name, ref_tol[k].name); f++)
+        for (f = 0; f < r.ex.schema.n && strcmp(r.ex.schema.fields[f].name, ref_tol[k].name); f++)
             ;
-        CHECK_MSG(f < r.nf, "no field '%s'", ref_tol[k].name);
-        if (f == r.nf) {
+        CHECK_MSG(f < r.ex.schema.n, "no field '%s'", ref_tol[k].name);
+        if (f == r.ex.schema.n) {
             free(want), free(got);
             continue;
         }
-        int64_t L = r.f[f].per_layer ? r.sh.n_layers : 1;
+        int64_t L = r.ex.schema.fields[f].per_layer ? r.ex.shape.n_layers : 1;
         for (int64_t l = 0; l < L; l++) {
             const double *v = field(&r, ref_tol[k].name, l, &cnt);
             for (int64_t i = 0; i < cnt && per < (int64_t)cap; i++)

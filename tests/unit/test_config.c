@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "as_config.h"
+#include "as_stage.h"
 #include "as_test.h"
 
 static void expect_error(const char *yaml, const char *want, enum as_status st)
@@ -191,6 +192,51 @@ static void test_config__select_models(void)
     as_config_release(&cfg);
 }
 
+/* ---- histsim's `edges` (bin edges) and its deprecated spelling `bins` */
+
+static char warnings[2048];
+
+static void catch_warning(void *ctx, const char *line)
+{
+    size_t n = strlen(warnings);
+    snprintf(warnings + n, sizeof warnings - n, "%s", line);
+}
+
+static void test_config__histsim_edges_and_deprecated_bins(void)
+{
+    const char *head = "output: a.h5\nmodels:\n  - {name: a, synthetic: {layers: 1, heads: 1, seq_len: 4}}\nstages:\n";
+    char y[512];
+    struct as_config cfg;
+    struct as_error err = { 0 };
+    as_stage_set_warn(catch_warning, NULL);
+    /* the new key: no warning */
+    warnings[0] = '\0';
+    snprintf(y, sizeof y, "%s  histsim: {edges: 50}\n", head);
+    CHECK_MSG(as_config_parse(&cfg, "c.yaml", "/base", y, &err) == 0, "%s", err.msg);
+    if (!err.status)
+        as_config_release(&cfg);
+    CHECK_MSG(!warnings[0], "%s", warnings);
+    /* the old key: accepted, one warning line naming the place */
+    snprintf(y, sizeof y, "%s  histsim:\n    bins: 200\n", head);
+    CHECK_MSG(as_config_parse(&cfg, "c.yaml", "/base", y, &err) == 0, "%s", err.msg);
+    if (!err.status)
+        as_config_release(&cfg);
+    CHECK_MSG(!strcmp(warnings, "attnstat: warning: c.yaml:6:11: stages.histsim.bins is deprecated: it counts bin "
+                                "edges; write edges: 200 (199 bins)\n"), "%s", warnings);
+    /* both: a config error */
+    warnings[0] = '\0';
+    snprintf(y, sizeof y, "%s  histsim: {edges: 50, bins: 50}\n", head);
+    expect_error(y, "c.yaml:5:30: stages.histsim: give edges or its deprecated spelling bins, not both",
+                 AS_ERR_CONFIG);
+    CHECK_MSG(!warnings[0], "%s", warnings);
+    /* the range is the same under either name */
+    snprintf(y, sizeof y, "%s  histsim: {edges: 2}\n", head);
+    expect_error(y, "stages.histsim.edges", AS_ERR_CONFIG);
+    snprintf(y, sizeof y, "%s  histsim: {bins: 2}\n", head);
+    expect_error(y, "stages.histsim.bins", AS_ERR_CONFIG);
+    as_stage_set_warn(NULL, NULL);
+}
+
 int main(void)
 {
     TEST_RUN(test_config__sweep_expands_in_order);
@@ -199,5 +245,6 @@ int main(void)
     TEST_RUN(test_config__accepts_the_documented_keys);
     TEST_RUN(test_config__errors_have_positions);
     TEST_RUN(test_config__missing_tensor_names_model_and_paths);
+    TEST_RUN(test_config__histsim_edges_and_deprecated_bins);
     return as_test_done();
 }

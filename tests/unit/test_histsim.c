@@ -98,9 +98,9 @@ static void check_stage32(const char *what, float *x, int64_t L, int64_t H, int6
         for (int k = 0; k < 200; k++)
             same &= bins[k] == e64[k];
         CHECK_MSG(same, "%s: bins differ from the sorted reference", what);
-        for (int a = 0; a < res.out.n_attrs; a++)
-            if (!strcmp(res.out.attrs[a].name, "quantile_search"))
-                last_search = strncpy(last_search_buf, res.out.attrs[a].str, sizeof last_search_buf - 1);
+        for (int a = 0; a < res.ex.out.n_attrs; a++)
+            if (!strcmp(res.ex.out.attrs[a].name, "quantile_search"))
+                last_search = strncpy(last_search_buf, res.ex.out.attrs[a].str, sizeof last_search_buf - 1);
         for (int64_t l = 0; l < L; l++) {
             const char *names[5] = { "within_diag", "within_lower", "js_similarity", "mean_diag", "mean_lower" };
             for (int64_t h = 0; h < H; h++) {
@@ -510,6 +510,41 @@ static void test_histsim__bad_shape(void)
     unlink(path);
 }
 
+/* `edges: N` and the deprecated `bins: N` are the same option: same rows, same bin edges, same
+ * attributes (`edges` records it; the dataset keeps its name `bins`, N edges). */
+static int n_warnings;
+static void count_warning(void *ctx, const char *line) { n_warnings++; }
+
+static void test_histsim__edges_option(void)
+{
+    const char *spec = "synthetic:layers=2,heads=3,seq_len=16,batch=1,head_dim=8,seed=4,model=e";
+    struct as_tensor_file tf;
+    struct as_error err = { 0 };
+    struct as_tensor_file *in[1] = { &tf };
+    CHECK(as_tensor_file_open(&tf, &as_reader_synth, spec, "qk_mean", &err) == 0);
+    struct as_test_stage_result a, b, d;
+    as_stage_set_warn(count_warning, NULL);
+    n_warnings = 0;
+    CHECK_MSG(as_test_run_stage(&as_stage_histsim, "{edges: 33}", "m", in, &a, &err) == 0, "%s", err.msg);
+    CHECK(n_warnings == 0);
+    CHECK_MSG(as_test_run_stage(&as_stage_histsim, "{bins: 33}", "m", in, &b, &err) == 0, "%s", err.msg);
+    CHECK(n_warnings == 1);
+    CHECK_MSG(as_test_run_stage(&as_stage_histsim, "{}", "m", in, &d, &err) == 0, "%s", err.msg);
+    as_stage_set_warn(NULL, NULL);
+    CHECK(a.ex.schema.row_size == b.ex.schema.row_size && a.ex.schema.model_size == 33 * 8);
+    CHECK(!memcmp(a.ex.rows, b.ex.rows, 2 * a.ex.schema.row_size));
+    CHECK(!memcmp(a.ex.model_block, b.ex.model_block, a.ex.schema.model_size));
+    const struct as_attr *ea = as_test_attr(&a.ex.out, "edges"), *eb = as_test_attr(&b.ex.out, "edges");
+    CHECK(ea && eb && ea->kind == AS_ATTR_I64 && ea->i64 == 33 && eb->i64 == 33);
+    CHECK(!as_test_attr(&a.ex.out, "bins") && as_test_attr(&d.ex.out, "edges")->i64 == 200);
+    int k = as_schema_find(&d.ex.schema, "bins");
+    CHECK(k >= 0 && d.ex.schema.fields[k].dims[0] == 200 && !strcmp(d.ex.schema.fields[k].dim_names[0], "edge"));
+    as_test_stage_result_release(&a);
+    as_test_stage_result_release(&b);
+    as_test_stage_result_release(&d);
+    as_tensor_file_close(&tf);
+}
+
 int main(void)
 {
     TEST_RUN(test_histsim__comparison_helpers);
@@ -526,5 +561,6 @@ int main(void)
     TEST_RUN(test_histsim__non_finite);
     TEST_RUN(test_histsim__sampled_deterministic);
     TEST_RUN(test_histsim__bad_shape);
+    TEST_RUN(test_histsim__edges_option);
     return as_test_done();
 }

@@ -11,6 +11,7 @@
 
 #include "as_stage.h"
 #include "as_test.h"
+#include "as_test_stage.h"
 #include "jacobian/jacobian.h"
 
 extern const struct as_stage_ops as_stage_jacobian;
@@ -80,41 +81,32 @@ struct run {
     void *cfg;
     struct as_tensor_file tf[AS_STAGE_MAX_INPUTS];
     int n_in;
-    struct as_stage_shape sh;
-    struct as_field f[AS_STAGE_MAX_FIELDS];
-    int nf;
-    size_t row_size;
-    unsigned char *rows;           /* (n_layers, row_size) */
-    struct as_strbuf log;
-    struct as_stage_out out;
+    struct as_exec ex;             /* shape, schema, rows, out, log */
 };
 
 static void run_release(struct run *r)
 {
+    as_exec_release(&r->ex);
     for (int i = 0; i < r->n_in; i++)
         as_tensor_file_close(&r->tf[i]);
     if (r->cfg)
         as_stage_jacobian.release(r->cfg);
-    free(r->rows);
-    as_strbuf_release(&r->log);
     memset(r, 0, sizeof *r);
 }
 
 /* Configure from yaml (NULL: defaults) and open the inputs from src[] (one per input name, or
- * one synthetic spec for all). Stops after `upto` ("configure", "shape", "run", "finalize"). */
+ * one synthetic spec for all). Stops after `upto` ("configure", "shape", "run", "finalize"); the
+ * serial executor does the rest: its building blocks up to "run", as_exec_model for "finalize". */
 static int run_stage(struct run *r, const char *yaml, const char *const *src, const char *upto,
                      struct as_error *err)
 {
     const struct as_stage_ops *ops = &as_stage_jacobian;
     memset(r, 0, sizeof *r);
-    struct as_ydoc doc = { 0 };
-    if (yaml && as_ydoc_parse_string(&doc, "test.yaml", yaml, strlen(yaml), err))
-        return -1;
-    int rc = ops->configure(&r->cfg, yaml ? doc.root : NULL, err);
-    as_ydoc_release(&doc);
+    int rc = as_test_stage_configure(ops, yaml, &r->cfg, err);
     if (rc || !strcmp(upto, "configure"))
         return rc;
     const char *names[AS_STAGE_MAX_INPUTS];
+    struct as_tensor_file *in[AS_STAGE_MAX_INPUTS];
     r->n_in = ops->inputs(r->cfg, names);
     const struct as_tensor_info *info[AS_STAGE_MAX_INPUTS];
     for (int i = 0; i < r->n_in; i++) {
@@ -125,48 +117,41 @@ static int run_stage(struct run *r, const char *yaml, const char *const *src, co
             return -1;
         }
         info[i] = as_tensor_file_info(&r->tf[i]);
+        in[i] = &r->tf[i];
     }
-    if (ops->shape(r->cfg, info, &r->sh, err))
+    if (!strcmp(upto, "finalize"))
+        return as_exec_model(&r->ex, ops, r->cfg, "m1", in, 0, err);
+    if (as_exec_shape(&r->ex, ops, r->cfg, info, 0, err))
         return -1;
-    r->nf = ops->schema(r->cfg, &r->sh, r->f);
-    r->row_size = as_schema_row_size(r->f, r->nf);
     if (!strcmp(upto, "shape"))
         return 0;
-    r->rows = calloc((size_t)r->sh.n_layers, r->row_size);
-    for (int64_t l = 0; l < r->sh.n_layers; l++) {
-        struct as_unit u = { .model = "m1", .layer = l, .shape = &r->sh };
-        for (int i = 0; i < r->n_in; i++)
-            u.in[i] = &r->tf[i];
-        if (ops->run(r->cfg, NULL, &u, r->rows + l * r->row_size, err))
+    if (as_exec_state_init(&r->ex, err))
+        return -1;
+    r->ex.rows = calloc((size_t)r->ex.shape.n_layers, r->ex.schema.row_size);
+    for (int64_t l = 0; l < r->ex.shape.n_layers; l++) {
+        struct as_unit u;
+        as_exec_unit(&r->ex, "m1", l, in, &u);
+        if (as_exec_run_unit(&r->ex, &u, as_schema_row(&r->ex.schema, r->ex.rows, l), err))
             return -1;
     }
-    if (!strcmp(upto, "run"))
-        return 0;
-    r->out.log = &r->log;
-    return ops->finalize(r->cfg, NULL, "m1", &r->sh, r->rows, &r->out, err);
+    return 0;
 }
 
 /* Element (layer, h) of field `name` from the rows. */
 static double field_f64(const struct run *r, const char *name, int64_t l, int64_t h)
 {
-    for (int k = 0; k < r->nf; k++)
-        if (!strcmp(r->f[k].name, name)) {
-            double v;
-            memcpy(&v, r->rows + l * r->row_size + as_schema_offset(r->f, r->nf, k) + h * 8, 8);
-            return v;
-        }
-    AS_BUG("no field %s", name);
+    const double *v = as_exec_field(&r->ex, name, l);
+    if (!v)
+        AS_BUG("no field %s", name);
+    return v[h];
 }
 
 static int64_t field_i64(const struct run *r, const char *name, int64_t l, int64_t h)
 {
-    for (int k = 0; k < r->nf; k++)
-        if (!strcmp(r->f[k].name, name)) {
-            int64_t v;
-            memcpy(&v, r->rows + l * r->row_size + as_schema_offset(r->f, r->nf, k) + h * 8, 8);
-            return v;
-        }
-    AS_BUG("no field %s", name);
+    int k = as_schema_find(&r->ex.schema, name);
+    if (k < 0)
+        AS_BUG("no field %s", name);
+    return as_schema_i64_const(&r->ex.schema, as_schema_row_const(&r->ex.schema, r->ex.rows, l), k)[h];
 }
 
 /* Read a whole (L, B, H, T, T) tensor as double. */
@@ -322,21 +307,23 @@ static void test_jacobian__shape_mismatch(void)
     struct as_tensor_info g = a;
     g.shape[4] = 5;
     const struct as_tensor_info *info[2] = { &a, &g };
-    struct as_stage_shape sh;
-    CHECK(as_stage_jacobian.shape(r.cfg, info, &sh, &err) == -1);
+    struct as_exec ex;
+    CHECK(as_exec_shape(&ex, &as_stage_jacobian, r.cfg, info, 0, &err) == -1);
     CHECK_MSG(err.status == AS_ERR_INPUT && strstr(err.msg, "'attn' (2, 1, 2, 4, 4)") &&
               strstr(err.msg, "'grad' (2, 1, 2, 4, 5)"), "%s", err.msg);
     g = a;
     g.ndim = 4;
-    CHECK(as_stage_jacobian.shape(r.cfg, info, &sh, &err) == -1);
+    CHECK(as_exec_shape(&ex, &as_stage_jacobian, r.cfg, info, 0, &err) == -1);
     CHECK_MSG(err.status == AS_ERR_INPUT && strstr(err.msg, "'grad' (2, 1, 2, 4)"), "%s", err.msg);
     a.shape[4] = 3;
     g = a;
-    CHECK(as_stage_jacobian.shape(r.cfg, info, &sh, &err) == -1); /* not T x T */
+    CHECK(as_exec_shape(&ex, &as_stage_jacobian, r.cfg, info, 0, &err) == -1); /* not T x T */
     a.shape[4] = 4;
     g = a;
-    CHECK(as_stage_jacobian.shape(r.cfg, info, &sh, &err) == 0);
-    CHECK(sh.n_layers == 2 && sh.n_heads == 2 && sh.seq_len == 4 && sh.unit_bytes == 2 * 1 * 2 * 16 * 4);
+    CHECK(as_exec_shape(&ex, &as_stage_jacobian, r.cfg, info, 0, &err) == 0);
+    CHECK(ex.shape.n_layers == 2 && ex.shape.n_heads == 2 && ex.shape.seq_len == 4 &&
+          ex.shape.unit_bytes == 2 * 1 * 2 * 16 * 4);
+    as_exec_release(&ex);
     run_release(&r);
 }
 
@@ -373,14 +360,14 @@ static void test_jacobian__bad_input(void)
     const char *good[2] = { pa, pg }, *bad[2] = { pbad, pg }, *nan[2] = { pa, pnan };
     CHECK_MSG(run_stage(&r, NULL, good, "finalize", &err) == 0, "%s", err.msg);
     CHECK(field_i64(&r, "bad_rows", 0, 0) == 0 && field_i64(&r, "bad_rows", 1, 0) == 0);
-    CHECK(!strstr(as_strbuf_str(&r.log), "warning"));
-    CHECK_MSG(strstr(as_strbuf_str(&r.log), "m1 jacobian r_diag | min="), "%s", as_strbuf_str(&r.log));
+    CHECK(!strstr(as_strbuf_str(&r.ex.log), "warning"));
+    CHECK_MSG(strstr(as_strbuf_str(&r.ex.log), "m1 jacobian r_diag | min="), "%s", as_strbuf_str(&r.ex.log));
     run_release(&r);
 
     CHECK_MSG(run_stage(&r, NULL, bad, "finalize", &err) == 0, "%s", err.msg);
     CHECK(field_i64(&r, "bad_rows", 0, 0) == 0 && field_i64(&r, "bad_rows", 1, 0) == 1);
-    CHECK_MSG(strstr(as_strbuf_str(&r.log), "m1 jacobian warning: 1 rows of 'attn' do not sum to 1 within 0.001 "
-                                            "(layers: 0 1)\n"), "%s", as_strbuf_str(&r.log));
+    CHECK_MSG(strstr(as_strbuf_str(&r.ex.log), "m1 jacobian warning: 1 rows of 'attn' do not sum to 1 within 0.001 "
+                                            "(layers: 0 1)\n"), "%s", as_strbuf_str(&r.ex.log));
     run_release(&r);
 
     CHECK(run_stage(&r, "strict: true\n", bad, "finalize", &err) == -1);
@@ -492,8 +479,8 @@ static void test_jacobian__stage_vs_ref_synthetic(void)
             }
             CHECK(field_i64(&r, "bad_rows", l, 0) == bad);
         }
-        CHECK(r.nf == 7 && r.f[0].ndim == 1 && !strcmp(r.f[0].dim_names[0], "head") && r.f[6].ndim == 0 &&
-              r.f[6].type == AS_FTYPE_I64);
+        CHECK(r.ex.schema.n == 7 && r.ex.schema.fields[0].ndim == 1 && !strcmp(r.ex.schema.fields[0].dim_names[0], "head") && r.ex.schema.fields[6].ndim == 0 &&
+              r.ex.schema.fields[6].type == AS_FTYPE_I64);
         free(A);
         free(g);
         run_release(&r);
@@ -515,8 +502,8 @@ static void test_jacobian__fixture_parity(void)
     struct as_error err = { 0 };
     CHECK_MSG(ref && run_stage(&r, NULL, src, "finalize", &err) == 0, "%s", err.msg);
     if (ref && !err.status) {
-        int64_t L = r.sh.n_layers, H = r.sh.n_heads;
-        CHECK(L == 3 && H == 4 && r.sh.seq_len == 24);
+        int64_t L = r.ex.shape.n_layers, H = r.ex.shape.n_heads;
+        CHECK(L == 3 && H == 4 && r.ex.shape.seq_len == 24);
         for (int k = 0; k < 6; k++) {
             json_t *rows = json_object_get(ref, metrics[k]);
             CHECK_MSG(json_array_size(rows) == (size_t)L, "%s", metrics[k]);
@@ -532,7 +519,7 @@ static void test_jacobian__fixture_parity(void)
         }
         for (int64_t l = 0; l < L; l++)
             CHECK(field_i64(&r, "bad_rows", l, 0) == 0);
-        fprintf(stderr, "%s", as_strbuf_str(&r.log));
+        fprintf(stderr, "%s", as_strbuf_str(&r.ex.log));
     }
     run_release(&r);
     json_decref(root);

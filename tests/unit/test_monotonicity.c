@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "as_test.h"
+#include "as_test_stage.h"
 #include "monotonicity/monotonicity.h"
 
 /* compare_results.py's tolerances for the monotonicity datasets (abs, rel) */
@@ -179,36 +180,25 @@ static void test_monotonicity__slopes(void)
 
 struct stage_run {
     void *cfg;
-    struct as_stage_shape sh;
-    struct as_field fields[AS_STAGE_MAX_FIELDS];
-    int n_fields;
-    unsigned char *rows;           /* (L, N_PER_LAYER) 8-byte elements */
-    double *model_fields;          /* (H,) alibi_slopes */
-    struct as_stage_out out;
-    struct as_strbuf log;
+    struct as_exec ex;             /* shape, schema, rows, model block (alibi_slopes), out, log */
 };
 
 static void stage_run_release(struct stage_run *r)
 {
+    as_exec_release(&r->ex);
     as_stage_monotonicity.release(r->cfg);
-    free(r->rows);
-    free(r->model_fields);
-    as_strbuf_release(&r->log);
     memset(r, 0, sizeof *r);
 }
 
 static int stage_configure(struct stage_run *r, const char *yaml, struct as_error *err)
 {
-    struct as_ydoc doc;
     memset(r, 0, sizeof *r);
-    if (as_ydoc_parse_string(&doc, "test.yaml", yaml, strlen(yaml), err))
-        return -1;
-    int ret = as_stage_monotonicity.configure(&r->cfg, doc.root, err);
-    as_ydoc_release(&doc); /* the stage must not keep pointers into the document */
-    return ret;
+    /* the stage must not keep pointers into the document: as_test_stage_configure frees it */
+    return as_test_stage_configure(&as_stage_monotonicity, yaml, &r->cfg, err);
 }
 
-/* configure, shape, schema, run every layer, finalize; err set and -1 on the first failure */
+/* configure, then the serial executor: shape, schema, run every layer, finalize; err set and -1
+ * on the first failure */
 static int stage_run_file(struct stage_run *r, const char *yaml, const char *path, struct as_error *err)
 {
     struct as_tensor_file tf;
@@ -218,38 +208,27 @@ static int stage_run_file(struct stage_run *r, const char *yaml, const char *pat
     CHECK(as_stage_monotonicity.inputs(r->cfg, names) == 1);
     if (as_tensor_file_open(&tf, NULL, path, NULL, err))
         return -1;
-    const struct as_tensor_info *ti = as_tensor_file_info(&tf);
-    int ret = -1;
-    if (as_stage_monotonicity.shape(r->cfg, &ti, &r->sh, err))
-        goto out;
-    r->n_fields = as_stage_monotonicity.schema(r->cfg, &r->sh, r->fields);
-    CHECK(r->n_fields == N_PER_LAYER + 1);
-    r->rows = calloc((size_t)r->sh.n_layers, N_PER_LAYER * 8);
-    r->model_fields = calloc((size_t)r->sh.n_heads, sizeof *r->model_fields);
-    for (int64_t l = 0; l < r->sh.n_layers; l++) {
-        struct as_unit u = { .model = "tiny", .layer = l, .shape = &r->sh, .in = { &tf } };
-        if (as_stage_monotonicity.run(r->cfg, NULL, &u, r->rows + l * N_PER_LAYER * 8, err))
-            goto out;
-    }
-    r->out.model_fields = (unsigned char *)r->model_fields;
-    r->out.log = &r->log;
-    ret = as_stage_monotonicity.finalize(r->cfg, NULL, "tiny", &r->sh, r->rows, &r->out, err);
-out:
+    struct as_tensor_file *in[1] = { &tf };
+    int ret = as_exec_model(&r->ex, &as_stage_monotonicity, r->cfg, "tiny", in, 0, err);
+    if (r->ex.schema.n)
+        CHECK(r->ex.schema.n == N_PER_LAYER + 1);
     as_tensor_file_close(&tf);
     return ret;
 }
 
+/* Per-layer field k of layer l, as a double. */
 static double row_value(const struct stage_run *r, int64_t l, int k)
 {
-    unsigned char *p = r->rows + (l * N_PER_LAYER + k) * 8;
-    if (r->fields[k].type == AS_FTYPE_I64) {
-        int64_t v;
-        memcpy(&v, p, 8);
-        return (double)v;
-    }
-    double v;
-    memcpy(&v, p, 8);
-    return v;
+    const unsigned char *row = as_schema_row_const(&r->ex.schema, r->ex.rows, l);
+    if (r->ex.schema.fields[k].type == AS_FTYPE_I64)
+        return (double)*as_schema_i64_const(&r->ex.schema, row, k);
+    return *as_schema_f64_const(&r->ex.schema, row, k);
+}
+
+/* alibi_slopes (H,) of the model block */
+static const double *model_slopes(const struct stage_run *r)
+{
+    return as_exec_field(&r->ex, "alibi_slopes", 0);
 }
 
 static void test_monotonicity__schema(void)
@@ -265,24 +244,26 @@ static void test_monotonicity__schema(void)
     static const char *names[] = { "combinations", "violations", "violation_rate", "absolute_error",
                                    "absolute_error_std", "relative_error", "relative_error_std", "alibi_slopes" };
     for (int k = 0; k < N_PER_LAYER + 1; k++) {
-        CHECK(!strcmp(r.fields[k].name, names[k]) && r.fields[k].description && *r.fields[k].description);
-        CHECK(r.fields[k].per_layer == (k < N_PER_LAYER));
-        CHECK(r.fields[k].type == (k < 2 ? AS_FTYPE_I64 : AS_FTYPE_F64));
+        CHECK(!strcmp(r.ex.schema.fields[k].name, names[k]) && r.ex.schema.fields[k].description && *r.ex.schema.fields[k].description);
+        CHECK(r.ex.schema.fields[k].per_layer == (k < N_PER_LAYER));
+        CHECK(r.ex.schema.fields[k].type == (k < 2 ? AS_FTYPE_I64 : AS_FTYPE_F64));
     }
-    CHECK(r.fields[N_PER_LAYER].ndim == 1 && r.fields[N_PER_LAYER].dims[0] == 4 &&
-          !strcmp(r.fields[N_PER_LAYER].dim_names[0], "head"));
-    CHECK(r.sh.n_layers == 3 && r.sh.n_heads == 4 && r.sh.seq_len == 24 && r.sh.unit_bytes == 4 * 24 * 24 * 4);
-    CHECK(r.sh.unit_cost > 4 * 24 * 24);
-    CHECK(r.out.n_attrs == 5);
+    CHECK(r.ex.schema.fields[N_PER_LAYER].ndim == 1 && r.ex.schema.fields[N_PER_LAYER].dims[0] == 4 &&
+          !strcmp(r.ex.schema.fields[N_PER_LAYER].dim_names[0], "head"));
+    CHECK(r.ex.shape.n_layers == 3 && r.ex.shape.n_heads == 4 && r.ex.shape.seq_len == 24 && r.ex.shape.unit_bytes == 4 * 24 * 24 * 4);
+    CHECK(r.ex.shape.unit_cost > 4 * 24 * 24);
+    CHECK(r.ex.out.n_attrs == 6); /* 5 before every option was recorded: + method */
     const char *attrs[] = { "alibi_slopes", "epsilon", "input", "scale", "slopes" };
-    for (int a = 0; a < r.out.n_attrs && a < 5; a++)
-        CHECK(!strcmp(r.out.attrs[a].name, attrs[a]));
-    CHECK(r.out.attrs[0].kind == AS_ATTR_F64VEC && r.out.attrs[0].n == 4 && r.out.attrs[0].vec[1] == 0.0625);
-    CHECK(r.out.attrs[1].kind == AS_ATTR_F64 && r.out.attrs[1].f64 == 1e-10);
-    CHECK(r.out.attrs[2].kind == AS_ATTR_STR && !strcmp(r.out.attrs[2].str, "attention_probs_mean"));
-    CHECK(r.out.attrs[3].f64 == 1.0 && !strcmp(r.out.attrs[4].str, "standard"));
-    CHECK_MSG(!strcmp(as_strbuf_str(&r.log), "tiny monotonicity | violations in 0 of 3 layers; highest rate: none\n"
-                      "tiny monotonicity | mean violation rate 0 over 3 layers\n"), "log: %s", as_strbuf_str(&r.log));
+    for (int a = 0; a < r.ex.out.n_attrs && a < 5; a++)
+        CHECK(!strcmp(r.ex.out.attrs[a].name, attrs[a]));
+    CHECK(r.ex.out.attrs[0].kind == AS_ATTR_F64VEC && r.ex.out.attrs[0].n == 4 && r.ex.out.attrs[0].vec[1] == 0.0625);
+    CHECK(r.ex.out.attrs[1].kind == AS_ATTR_F64 && r.ex.out.attrs[1].f64 == 1e-10);
+    CHECK(r.ex.out.attrs[2].kind == AS_ATTR_STR && !strcmp(r.ex.out.attrs[2].str, "attention_probs_mean"));
+    CHECK(r.ex.out.attrs[3].f64 == 1.0 && !strcmp(r.ex.out.attrs[4].str, "standard"));
+    CHECK(!strcmp(r.ex.out.attrs[5].name, "method") && r.ex.out.attrs[5].kind == AS_ATTR_STR &&
+          !strcmp(r.ex.out.attrs[5].str, "fast"));
+    CHECK_MSG(!strcmp(as_strbuf_str(&r.ex.log), "tiny monotonicity | violations in 0 of 3 layers; highest rate: none\n"
+                      "tiny monotonicity | mean violation rate 0 over 3 layers\n"), "log: %s", as_strbuf_str(&r.ex.log));
     stage_run_release(&r);
 }
 
@@ -310,7 +291,7 @@ static void check_parity(const char *dir, const char *input, const char *scale, 
             { "absolute_error", TOL_MEAN_ABS, TOL_MEAN_REL }, { "absolute_error_std", TOL_STD_ABS, TOL_STD_REL },
             { "relative_error", TOL_MEAN_ABS, TOL_MEAN_REL }, { "relative_error_std", TOL_STD_ABS, TOL_STD_REL },
         };
-        int64_t L = r.sh.n_layers;
+        int64_t L = r.ex.shape.n_layers;
         for (int k = 0; k < N_PER_LAYER; k++) {
             json_t *a = json_object_get(ref, tol[k].name);
             CHECK_MSG(json_is_array(a) && (int64_t)json_array_size(a) == L, "%s: %s", jpath, tol[k].name);
@@ -325,10 +306,10 @@ static void check_parity(const char *dir, const char *input, const char *scale, 
                 fprintf(stderr, "  %s %s %s (%s)\n", dir, json_name, tol[k].name, method);
         }
         json_t *s = json_object_get(ref, "alibi_slopes");
-        CHECK(json_is_array(s) && (int64_t)json_array_size(s) == r.sh.n_heads);
-        for (int64_t h = 0; s && h < r.sh.n_heads; h++)
-            CHECK_CLOSE(r.model_fields[h], json_number_value(json_array_get(s, (size_t)h)), 0, TOL_SLOPE_REL);
-        fprintf(stderr, "  %s/%s %s scale %s: %s", dir, input, method, scale, as_strbuf_str(&r.log));
+        CHECK(json_is_array(s) && (int64_t)json_array_size(s) == r.ex.shape.n_heads);
+        for (int64_t h = 0; s && h < r.ex.shape.n_heads; h++)
+            CHECK_CLOSE(model_slopes(&r)[h], json_number_value(json_array_get(s, (size_t)h)), 0, TOL_SLOPE_REL);
+        fprintf(stderr, "  %s/%s %s scale %s: %s", dir, input, method, scale, as_strbuf_str(&r.ex.log));
     }
     stage_run_release(&r);
     json_decref(root);
@@ -369,7 +350,7 @@ static void test_monotonicity__options(void)
     expect_config_error("scale: nan\n", "finite");
     expect_config_error("input: ''\n", "tensor name");
 
-    struct stage_run r;
+    struct stage_run r = { 0 };
     struct as_error err = { 0 };
     CHECK(!as_stage_monotonicity.configure(&r.cfg, NULL, &err)); /* NULL node: defaults */
     const char *names[1];
@@ -384,10 +365,10 @@ static void test_monotonicity__options(void)
                                "0.00390625]\nepsilon: 1e-10\n", qk, &err);
     CHECK_MSG(ok, "%s", err.msg);
     if (ok) {
-        CHECK(!memcmp(a.rows, b.rows, (size_t)(3 * N_PER_LAYER * 8)));
-        CHECK(!strcmp(b.out.attrs[4].str, "list") && b.out.attrs[0].vec[3] == 0.00390625);
-        CHECK_MSG(strstr(as_strbuf_str(&a.log), "violations in 3 of 3 layers; highest rate: L3 0.006039, L1 "
-                         "0.004378, L2 0.003321\n"), "log: %s", as_strbuf_str(&a.log));
+        CHECK(!memcmp(a.ex.rows, b.ex.rows, (size_t)(3 * N_PER_LAYER * 8)));
+        CHECK(!strcmp(b.ex.out.attrs[4].str, "list") && b.ex.out.attrs[0].vec[3] == 0.00390625);
+        CHECK_MSG(strstr(as_strbuf_str(&a.ex.log), "violations in 3 of 3 layers; highest rate: L3 0.006039, L1 "
+                         "0.004378, L2 0.003321\n"), "log: %s", as_strbuf_str(&a.ex.log));
     }
     stage_run_release(&a);
     stage_run_release(&b);
@@ -396,9 +377,9 @@ static void test_monotonicity__options(void)
     ok = !stage_run_file(&a, "slopes: bloom\n", "tests/fixtures/tiny12/attention_probs_mean.npy", &err);
     CHECK_MSG(ok, "%s", err.msg);
     if (ok) {
-        CHECK(!strcmp(a.out.attrs[4].str, "bloom") && a.out.attrs[0].n == 12);
+        CHECK(!strcmp(a.ex.out.attrs[4].str, "bloom") && a.ex.out.attrs[0].n == 12);
         for (int h = 0; h < 12; h++)
-            CHECK_CLOSE(a.model_fields[h], h < 8 ? ldexp(1.0, -(h + 1)) : pow(2.0, -(2.0 * (h - 8) + 1) / 2), 0, 1e-15);
+            CHECK_CLOSE(model_slopes(&a)[h], h < 8 ? ldexp(1.0, -(h + 1)) : pow(2.0, -(2.0 * (h - 8) + 1) / 2), 0, 1e-15);
     }
     stage_run_release(&a);
 

@@ -10,6 +10,7 @@
 
 #include "as_stage.h"
 #include "as_test.h"
+#include "as_test_stage.h"
 #include "patterns/patterns.h"
 
 extern const struct as_stage_ops as_stage_patterns;
@@ -133,36 +134,26 @@ struct run {
     void *cfg;
     struct as_tensor_file tf;
     int opened;
-    struct as_stage_shape sh;
-    struct as_field f[AS_STAGE_MAX_FIELDS];
-    int nf;
-    size_t row_size;
-    unsigned char *rows;
-    struct as_strbuf log;
-    struct as_stage_out out;
+    struct as_exec ex;             /* shape, schema, rows, out, log */
 };
 
 static void run_release(struct run *r)
 {
+    as_exec_release(&r->ex);
     if (r->opened)
         as_tensor_file_close(&r->tf);
     if (r->cfg)
         as_stage_patterns.release(r->cfg);
-    free(r->rows);
-    as_strbuf_release(&r->log);
     memset(r, 0, sizeof *r);
 }
 
-/* src: an npy path or a "synthetic:..." spec; upto: "configure", "shape" or "finalize" */
+/* src: an npy path or a "synthetic:..." spec; upto: "configure", "shape" or "finalize" (the
+ * serial executor: as_exec_shape, or as_exec_model) */
 static int run_stage(struct run *r, const char *yaml, const char *src, const char *upto, struct as_error *err)
 {
     const struct as_stage_ops *ops = &as_stage_patterns;
     memset(r, 0, sizeof *r);
-    struct as_ydoc doc = { 0 };
-    if (yaml && as_ydoc_parse_string(&doc, "test.yaml", yaml, strlen(yaml), err))
-        return -1;
-    int rc = ops->configure(&r->cfg, yaml ? doc.root : NULL, err);
-    as_ydoc_release(&doc);
+    int rc = as_test_stage_configure(ops, yaml, &r->cfg, err);
     if (rc || !strcmp(upto, "configure"))
         return rc;
     const char *names[AS_STAGE_MAX_INPUTS];
@@ -172,28 +163,18 @@ static int run_stage(struct run *r, const char *yaml, const char *src, const cha
         return -1;
     r->opened = 1;
     const struct as_tensor_info *info[1] = { as_tensor_file_info(&r->tf) };
-    if (ops->shape(r->cfg, info, &r->sh, err))
-        return -1;
-    r->nf = ops->schema(r->cfg, &r->sh, r->f);
-    r->row_size = as_schema_row_size(r->f, r->nf);
     if (!strcmp(upto, "shape"))
-        return 0;
-    r->rows = calloc((size_t)r->sh.n_layers, r->row_size);
-    for (int64_t l = 0; l < r->sh.n_layers; l++) {
-        struct as_unit u = { .model = "m1", .layer = l, .shape = &r->sh, .in = { &r->tf } };
-        if (ops->run(r->cfg, NULL, &u, r->rows + l * r->row_size, err))
-            return -1;
-    }
-    r->out.log = &r->log;
-    return ops->finalize(r->cfg, NULL, "m1", &r->sh, r->rows, &r->out, err);
+        return as_exec_shape(&r->ex, ops, r->cfg, info, 0, err);
+    struct as_tensor_file *in[1] = { &r->tf };
+    return as_exec_model(&r->ex, ops, r->cfg, "m1", in, 0, err);
 }
 
 static const void *field_at(const struct run *r, const char *name, int64_t l, int64_t i)
 {
-    for (int k = 0; k < r->nf; k++)
-        if (!strcmp(r->f[k].name, name))
-            return r->rows + l * r->row_size + as_schema_offset(r->f, r->nf, k) + i * 8;
-    AS_BUG("no field %s", name);
+    const unsigned char *p = as_exec_field(&r->ex, name, l);
+    if (!p)
+        AS_BUG("no field %s", name);
+    return p + i * 8;
 }
 static double f64_at(const struct run *r, const char *name, int64_t l, int64_t i)
 {
@@ -227,8 +208,8 @@ static double *last_rows(struct as_tensor_file *tf, int64_t l, int64_t b)
 /* Every field of the stage vs the _ref kernel on rows read independently */
 static void check_vs_ref(struct run *r, int64_t b, const struct as_patterns_keywords *kw)
 {
-    int64_t H = r->sh.n_heads, T = r->sh.seq_len, K = kw ? kw->K : 0;
-    for (int64_t l = 0; l < r->sh.n_layers; l++) {
+    int64_t H = r->ex.shape.n_heads, T = r->ex.shape.seq_len, K = kw ? kw->K : 0;
+    for (int64_t l = 0; l < r->ex.shape.n_layers; l++) {
         double *rows = last_rows(&r->tf, l, b);
         struct layer_res want;
         run_kernel(1, rows, H, T, kw, &want);
@@ -338,9 +319,9 @@ static void test_patterns__synthetic(void)
     CHECK_MSG(run_stage(&r, "input: attention_probs_mean\n", s4, "finalize", &err) == 0, "%s", err.msg);
     if (!err.status)
         check_vs_ref(&r, 0, NULL);
-    CHECK(r.nf == 4 && r.f[3].type == AS_FTYPE_I64 && r.f[0].ndim == 0 && !strcmp(r.f[1].dim_names[0], "head"));
-    CHECK_MSG(strstr(as_strbuf_str(&r.log), "most focused heads (lowest entropy):\n  Layer ") &&
-              strstr(as_strbuf_str(&r.log), "focuses on position "), "%s", as_strbuf_str(&r.log));
+    CHECK(r.ex.schema.n == 4 && r.ex.schema.fields[3].type == AS_FTYPE_I64 && r.ex.schema.fields[0].ndim == 0 && !strcmp(r.ex.schema.fields[1].dim_names[0], "head"));
+    CHECK_MSG(strstr(as_strbuf_str(&r.ex.log), "most focused heads (lowest entropy):\n  Layer ") &&
+              strstr(as_strbuf_str(&r.ex.log), "focuses on position "), "%s", as_strbuf_str(&r.ex.log));
     run_release(&r);
     CHECK_MSG(run_stage(&r, "batch_index: 1\n", s4, "finalize", &err) == 0, "%s", err.msg);
     if (!err.status)
@@ -365,8 +346,8 @@ static void test_patterns__fixture_parity(void)
     snprintf(yaml, sizeof yaml, "input: attn\nbatch_index: 0\ntokens: %s\nkeywords: [o, T, \"h\"]\n", tokens_path);
     CHECK_MSG(run_stage(&r, yaml, FIXTURE_DIR "/attn.npy", "finalize", &err) == 0, "%s", err.msg);
     if (!err.status) {
-        int64_t L = r.sh.n_layers, H = r.sh.n_heads;
-        CHECK(L == 3 && H == 4 && r.sh.seq_len == 24);
+        int64_t L = r.ex.shape.n_layers, H = r.ex.shape.n_heads;
+        CHECK(L == 3 && H == 4 && r.ex.shape.seq_len == 24);
         json_t *le = json_object_get(ref, "layer_entropy");
         for (int64_t l = 0; l < L; l++)
             CHECK_CLOSE(f64_at(&r, "layer_entropy", l, 0), json_real_value(json_array_get(le, l)), REF_ATOL,
@@ -389,12 +370,12 @@ static void test_patterns__fixture_parity(void)
         const int64_t start[4] = { 0, 4, 7, 10 }, pos[10] = { 4, 14, 21, 22, 0, 12, 20, 1, 11, 13 };
         struct as_patterns_keywords kw = { 3, start, pos };
         check_vs_ref(&r, 0, &kw);
-        CHECK(r.nf == 5 && r.f[4].dims[0] == 3 && !strcmp(r.f[4].dim_names[0], "keyword"));
+        CHECK(r.ex.schema.n == 5 && r.ex.schema.fields[4].dims[0] == 3 && !strcmp(r.ex.schema.fields[4].dim_names[0], "keyword"));
         int found = 0;
-        for (int a = 0; a < r.out.n_attrs; a++)
-            found |= !strcmp(r.out.attrs[a].name, "keywords") && !strcmp(r.out.attrs[a].str, "[\"o\", \"T\", \"h\"]");
+        for (int a = 0; a < r.ex.out.n_attrs; a++)
+            found |= !strcmp(r.ex.out.attrs[a].name, "keywords") && !strcmp(r.ex.out.attrs[a].str, "[\"o\", \"T\", \"h\"]");
         CHECK(found);
-        const char *log = as_strbuf_str(&r.log);
+        const char *log = as_strbuf_str(&r.ex.log);
         CHECK_MSG(strstr(log, "m1 patterns most focused heads (lowest entropy):\n  Layer ") &&
                   strstr(log, ", focuses on '") && strstr(log, "m1 patterns most distributed heads (highest "
                   "entropy):\n  Layer "), "%s", log);
