@@ -3,9 +3,10 @@
 # The tutorial's code as written (seed 002 demos 1-2, jobs/bench/notebook_activations.py) vs
 # `attnstat run` (np=2, activations: {heads: 32}) on the same q_acts.pt, k_acts.pt, v_acts.pt
 # (32, 2048, 4096) float32 (1 GB each): >= 3x faster, peak RSS per rank < 1/4 of the tutorial's.
-# Then the GEMM throughput: bare cblas_sgemm of attnstat's shapes (jobs/bench/sgemm_peak.c, 1
-# OpenBLAS thread per process, 2 processes at once) vs attnstat's own GEMM rate, timed inside the
-# stage around its cblas_sgemm calls (the summary log's "profile activations.gemm" lines):
+# Then the GEMM throughput: bare cblas_sgemm of attnstat's shapes (jobs/bench/sgemm_peak.c, the
+# CMake target sgemm_peak of the build attnstat comes from, see jobs/bench/common.sh; 1 OpenBLAS
+# thread per process, 2 processes at once) vs attnstat's own GEMM rate, timed inside the stage
+# around its cblas_sgemm calls (the summary log's "profile activations.gemm" lines):
 # target >= 70%. The whole stage's FLOPs / busy seconds is shown too, for context.
 source "$(dirname "$0")/bench/common.sh"
 bench_parse_args activations "$@"
@@ -55,9 +56,8 @@ bench_footer
 # ---- GEMM throughput
 echo
 echo "## GEMM: bare cblas_sgemm, 1 thread per process, $NP processes at once"
-SG="$SCRATCH/sgemm_peak"
-# shellcheck disable=SC2046
-bench_cmd cc -O2 $(pkg-config --cflags openblas) "$BENCH/sgemm_peak.c" -o "$SG" $(pkg-config --libs openblas)
+bench_build sgemm_peak
+SG="$BENCH_BIN/sgemm_peak"
 n=$((T - 1))
 run_pair() {    # run_pair LABEL ARGS...: NP copies at once; mean GFLOP/s per process
     local label=$1 r

@@ -1,9 +1,10 @@
 #!/bin/bash
 # jobs/bench_read.sh [--quick] [--dir DIR] [--keep]: issue 3, reading a float32 .pt of BLOOM's
 # shape (70,112,256,256) layer by layer from the page cache through attnstat's readers
-# (jobs/bench/read_layers.c on build-bench/libas_core.a: as_tensor_file_open + as_tensor_file_read
-# of {1,H,T,T} slabs), 1 process and 2 processes at once (each half the layers), next to
-# torch.load of the same file. Targets: >= 1 GB/s per process, peak RSS <= one layer (29 MB) + 64 MB.
+# (jobs/bench/read_layers.c: as_tensor_file_open + as_tensor_file_read of {1,H,T,T} slabs; the
+# CMake target read_layers, built in the build attnstat comes from, see jobs/bench/common.sh),
+# 1 process and 2 processes at once (each half the layers), next to torch.load of the same file.
+# Targets: >= 1 GB/s per process, peak RSS <= one layer (29 MB) + 64 MB.
 source "$(dirname "$0")/bench/common.sh"
 bench_parse_args read "$@"
 
@@ -15,15 +16,9 @@ fi
 LAYER_MB=$(awk -v h="$H" -v t="$T" 'BEGIN { printf "%.1f", h * t * t * 4 / 1048576 }')
 RSS_MAX=$(awk -v a="$LAYER_MB" 'BEGIN { printf "%.1f", a + 64 }')
 
-# ---- the driver, linked as attnstat is (flags from build-bench's link line)
-B="$AS_ROOT/build-bench"
-[[ -f $B/libas_core.a ]] || bench_cmd make -C "$B" -j2 as_core
-LINK=$(sed -e 's/^.*-o attnstat//' -e "s# libas_core.a # $B/libas_core.a #" "$B/CMakeFiles/attnstat.dir/link.txt")
-RL="$SCRATCH/read_layers"
-# -u as_reader_pt: as_reader.c refers to the .pt reader weakly, which does not pull it out of the
-# static archive by itself; this makes the driver link it whenever libas_core.a has it.
-# shellcheck disable=SC2086
-bench_cmd cc -O2 -I"$AS_ROOT/pipeline" -I"$AS_ROOT/stages" "$BENCH/read_layers.c" -o "$RL" -Wl,-u,as_reader_pt $LINK
+# ---- the driver
+bench_build read_layers
+RL="$BENCH_BIN/read_layers"
 
 d="$SCRATCH/data"
 mkdir -p "$d"
@@ -31,12 +26,9 @@ echo
 echo "## qk_mean ($L, $H, $T, $T) float32: one layer = $LAYER_MB MB"
 bench_cmd "$PY" "$BENCH/make_inputs.py" qk "$d/qk_mean.pt" --shape "$L" "$H" "$T"
 F="$d/qk_mean.pt"
-FALLBACK=0
 if ! "$RL" "$F" 0 1 > /dev/null 2> "$SCRATCH/rl.err"; then
-    echo "# the readers of libas_core.a cannot read .pt ($(head -1 "$SCRATCH/rl.err")): FALLBACK to a .npy copy"
-    "$PY" -c "import numpy, torch; numpy.save('$d/qk_mean.npy', torch.load('$F').numpy())"
-    F="$d/qk_mean.npy"
-    FALLBACK=1
+    echo "bench_read.sh: $RL cannot read $F: $(head -1 "$SCRATCH/rl.err")" >&2
+    exit 1
 fi
 ls -l "$d"
 
@@ -98,5 +90,4 @@ print("  ".join("-" * x for x in w))
 for r in out:
     print(fmt.format(*r))
 PYEOF
-((FALLBACK == 0)) || echo "NOTE: the attnstat reader read a .npy copy (no .pt reader in libas_core.a); torch.load read the .pt"
 ((QUICK == 0)) || echo "(quick mode: small shapes; the targets are for the full shapes)"

@@ -10,9 +10,12 @@
 # From each results file: /run/rank_busy_seconds, /run/rank_bytes_read and the root start/end
 # times; wall time is measured around mpirun (the root times have 1 s resolution; both shown).
 # Writes a table to stdout and DIR/<mode>.tsv, and a plot DIR/<mode>.png (jobs/bench/scaling_plot.c,
-# PLplot + cairo, compiled into DIR; skipped with a note when libplplot-dev is missing). Then the
-# projection of jobs/bench/plan_sim.c (fitted on the first run; the paper sweep at these ranks
-# and 64, 512; each measured run next to its prediction) to stdout and DIR/<mode>-projection.txt.
+# PLplot + cairo). Then the projection of jobs/bench/plan_sim.c (attnstat's own cost model and
+# scheduler, fitted on the first run; the paper sweep at these ranks and 64, 512; each measured
+# run next to its prediction) to stdout and DIR/<mode>-projection.txt. Both programs are CMake
+# targets of the build ATTNSTAT comes from: built first with `cmake --build BUILD --target
+# scaling_plot plan_sim` (log: DIR/build.log), run as BUILD/jobs/bench/<name>; skipped with a note
+# when ATTNSTAT is not in a CMake build folder (e.g. an installed attnstat) or the build fails.
 #   speed-up    strong: wall(base) / wall(N) * base; weak (scaled speed-up, the work grows with N):
 #               wall(base) / wall(N) * N; base = the first rank count of --ranks
 #   efficiency  speed-up / N
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
         --ranks) [ $# -ge 2 ] || die "--ranks needs a list"; ranks=$2; shift 2 ;;
         --weak) mode=weak; shift ;;
         --dir) [ $# -ge 2 ] || die "--dir needs a folder"; dir=$2; shift 2 ;;
-        -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option '$1'" ;;
         *) [ -z "$config" ] || die "unexpected argument '$1'"; config=$1; shift ;;
     esac
@@ -51,6 +54,17 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_TH
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
+
+# the plot and projection programs, from the CMake build ATTNSTAT comes from ("" = built)
+build=$(cd "$(dirname "$ATTNSTAT")" && pwd)
+helpers_missing=
+if [ ! -f "$build/CMakeCache.txt" ]; then
+    helpers_missing="$ATTNSTAT is not in a CMake build folder: set ATTNSTAT=BUILD/attnstat"
+else
+    echo "+ cmake --build $build -j2 --target scaling_plot plan_sim > $dir/build.log" >&2
+    cmake --build "$build" -j2 --target scaling_plot plan_sim > "$dir/build.log" 2>&1 ||
+        helpers_missing="cmake --build $build --target scaling_plot plan_sim failed: see $dir/build.log"
+fi
 
 # weak_config N OUT: CONFIG with its models replaced by N copies of each (synthetic only). The specs
 # come from `attnstat validate` (every synthetic tensor prints its spec), the rest of the config
@@ -161,37 +175,21 @@ with open(tsv, "w") as out:
 print("table: %s" % tsv)
 EOF
 
-# the plot: a tiny PLplot program, compiled here (not a job: jobs never build)
-plot_src=$AS_ROOT/jobs/bench/scaling_plot.c
-plot_bin=$dir/scaling_plot
-if [ ! -x "$plot_bin" ] || [ "$plot_src" -nt "$plot_bin" ]; then
-    if pkg-config --exists plplot 2>/dev/null; then
-        cc -O2 -Wall -o "$plot_bin" "$plot_src" $(pkg-config --cflags --libs plplot) -lm || plot_bin=
-    else
-        plot_bin=
-    fi
-fi
-if [ -n "$plot_bin" ] && "$plot_bin" "$tsv" "$dir/$mode.png" "$(nproc)"; then
+# the plot
+if [ -n "$helpers_missing" ]; then
+    echo "plot: skipped ($helpers_missing)"
+elif "$build/jobs/bench/scaling_plot" "$tsv" "$dir/$mode.png" "$(nproc)"; then
     echo "plot: $dir/$mode.png"
 else
-    echo "plot: skipped (needs libplplot-dev and plplot-driver-cairo: apt-get install libplplot-dev plplot-driver-cairo)"
+    echo "plot: skipped ($build/jobs/bench/scaling_plot failed; it needs PLplot's cairo driver: apt-get install plplot-driver-cairo)"
 fi
 
-# the projection: jobs/bench/plan_sim.c on the core library next to ATTNSTAT, fitted on the first
-# run; it also predicts each measured run with the driver's own plan
-build=$(cd "$(dirname "$ATTNSTAT")" && pwd)
-if [ -f "$build/libas_core.a" ] && [ -f "$build/CMakeFiles/attnstat.dir/link.txt" ]; then
-    link=$(sed -e 's/^.*-o attnstat//' -e "s# libas_core.a # $build/libas_core.a #" "$build/CMakeFiles/attnstat.dir/link.txt")
-    # shellcheck disable=SC2086
-    if cc -O2 -I"$AS_ROOT/pipeline" -I"$AS_ROOT/stages" $(pkg-config --cflags hdf5-openmpi) \
-        "$AS_ROOT/jobs/bench/plan_sim.c" -o "$dir/plan_sim" $link; then
-        echo
-        mapfile -t files < <(awk '{ print $4 }' "$raw")
-        "$dir/plan_sim" "${files[0]}" --ranks "$ranks,64,512" --compare "${files[@]}" | tee "$dir/$mode-projection.txt"
-    else
-        echo "projection: skipped (jobs/bench/plan_sim.c did not build against $build/libas_core.a)"
-    fi
+# the projection, fitted on the first run; it also predicts each measured run with the driver's
+# own plan
+if [ -n "$helpers_missing" ]; then
+    echo "projection: skipped ($helpers_missing)"
 else
-    echo "projection: skipped (no libas_core.a next to $ATTNSTAT)"
+    echo
+    mapfile -t files < <(awk '{ print $4 }' "$raw")
+    "$build/jobs/bench/plan_sim" "${files[0]}" --ranks "$ranks,64,512" --compare "${files[@]}" | tee "$dir/$mode-projection.txt"
 fi
-

@@ -6,16 +6,43 @@
 #
 #   jobs/submit-array.sh CONFIG [--groups N] [-o OUT.h5] [-- sbatch options for the tasks]
 #   e.g. jobs/submit-array.sh config/sweep.yaml --groups 8 -- -n 16 -t 04:00:00
+#   jobs/submit-array.sh --which     print the attnstat binary the jobs would run, and why; no jobs
 #
 # Groups balance the input bytes `attnstat validate` reports per model (longest first, each to the
 # lightest group); OUT defaults to the config's output. The group lists go to OUT.groups. Prints
 # "array job A, merge job M" and, last, the line "ARRAY_JOB=A MERGE_JOB=M" for scripts.
-# ATTNSTAT (default ./build/attnstat) must exist: jobs never build. Slurm's SBATCH_* input
-# variables (SBATCH_PARTITION, SBATCH_ACCOUNT, ...) apply to both jobs. If a task fails for good,
-# the merge job is cancelled (--kill-on-invalid-dep=yes); fix it, rerun the task and merge by hand.
+# The binary (jobs never build), the first of: $ATTNSTAT if set; `attnstat` on PATH (type -P: an
+# installed one, cmake --install puts it in PREFIX/bin); $PWD/build/attnstat (run from a source
+# checkout); build/attnstat of the checkout this script is in. None: exit 2 with the places
+# tried. Its absolute path is exported as ATTNSTAT, so every task and the merge job run it.
+# Slurm's SBATCH_* input variables (SBATCH_PARTITION, SBATCH_ACCOUNT, ...) apply to both jobs. If
+# a task fails for good, the merge job is cancelled (--kill-on-invalid-dep=yes); fix it, rerun the
+# task and merge by hand.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "submit-array.sh: error: $*" >&2; exit 2; }
+
+# find_attnstat: ATTNSTAT = the binary (absolute), ATTNSTAT_FROM = the rule that found it
+find_attnstat() {
+    local c
+    if [ -n "${ATTNSTAT:-}" ]; then
+        if [ ! -f "$ATTNSTAT" ] || [ ! -x "$ATTNSTAT" ]; then
+            die "ATTNSTAT='$ATTNSTAT' is not an executable file (unset it to look on PATH)"
+        fi
+        ATTNSTAT_FROM=ATTNSTAT
+    elif c=$(type -P attnstat); then
+        ATTNSTAT=$c ATTNSTAT_FROM=PATH
+    elif [ -f "$PWD/build/attnstat" ] && [ -x "$PWD/build/attnstat" ]; then
+        ATTNSTAT=$PWD/build/attnstat ATTNSTAT_FROM="build/attnstat"
+    elif [ -f "$here/../build/attnstat" ] && [ -x "$here/../build/attnstat" ]; then
+        ATTNSTAT=$here/../build/attnstat ATTNSTAT_FROM="the checkout of $0"
+    else
+        die "no attnstat binary (tried ATTNSTAT, attnstat on PATH, $PWD/build/attnstat," \
+            "$here/../build/attnstat): install it (cmake --install BUILD --prefix PREFIX; PREFIX/bin" \
+            "on PATH), or set ATTNSTAT; jobs never build"
+    fi
+    ATTNSTAT=$(cd "$(dirname "$ATTNSTAT")" && pwd)/$(basename "$ATTNSTAT")
+}
 
 config=
 groups=4
@@ -25,7 +52,8 @@ while [ $# -gt 0 ]; do
         --groups) [ $# -ge 2 ] || die "--groups needs a number"; groups=$2; shift 2 ;;
         -o | --output) [ $# -ge 2 ] || die "$1 needs a file name"; out=$2; shift 2 ;;
         --) shift; break ;;
-        -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --which) find_attnstat; echo "$ATTNSTAT"; echo "submit-array.sh: attnstat: $ATTNSTAT (from $ATTNSTAT_FROM)" >&2; exit 0 ;;
+        -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option '$1'" ;;
         *) [ -z "$config" ] || die "unexpected argument '$1'"; config=$1; shift ;;
     esac
@@ -34,10 +62,9 @@ done
 [[ $groups =~ ^[1-9][0-9]*$ ]] || die "--groups: '$groups' is not a positive number"
 [ -r "$config" ] || die "cannot read config '$config'"
 config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
-ATTNSTAT=${ATTNSTAT:-$PWD/build/attnstat}
-[ -x "$ATTNSTAT" ] || die "no attnstat binary at '$ATTNSTAT' (build it first or set ATTNSTAT)"
-ATTNSTAT=$(cd "$(dirname "$ATTNSTAT")" && pwd)/$(basename "$ATTNSTAT")
+find_attnstat
 export ATTNSTAT
+echo "submit-array.sh: attnstat: $ATTNSTAT (from $ATTNSTAT_FROM)" >&2
 
 # the models, and per model the bytes validate reports (which also checks every input now,
 # rather than in N jobs later)

@@ -8,14 +8,27 @@
 #   --np N             MPI ranks for attnstat (default 2)
 #   --torch-threads N  torch.set_num_threads for the notebook (default: torch's own default)
 #   --case NAME        only the case NAME (e.g. mpt-7b; the table's first column names them)
-# Environment: ATTNSTAT (default build-bench/attnstat, built if missing), PY (default /usr/bin/python3).
+# Environment: ATTNSTAT (the attnstat to measure, used as is; default build/attnstat, brought up to
+# date first with `cmake --build build --target attnstat`), PY (default /usr/bin/python3).
+# The benchmark programs (read_layers, sgemm_peak: targets of jobs/bench/CMakeLists.txt) are built
+# with `cmake --build BENCH_BUILD --target NAME` and run as BENCH_BUILD/jobs/bench/NAME; BENCH_BUILD
+# is the folder of ATTNSTAT when that is a CMake build, else build/ (configured if needed).
 
 set -euo pipefail
 
 AS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH="$AS_ROOT/jobs/bench"
 PY=${PY:-/usr/bin/python3}
-ATTNSTAT=${ATTNSTAT:-$AS_ROOT/build/attnstat}
+if [[ -n ${ATTNSTAT:-} ]]; then
+    ATTNSTAT_GIVEN=1
+    BENCH_BUILD=$(dirname "$ATTNSTAT")
+    [[ -f $BENCH_BUILD/CMakeCache.txt ]] || BENCH_BUILD="$AS_ROOT/build"
+else
+    ATTNSTAT_GIVEN=0
+    BENCH_BUILD="$AS_ROOT/build"
+    ATTNSTAT="$BENCH_BUILD/attnstat"
+fi
+BENCH_BIN="$BENCH_BUILD/jobs/bench"
 QUICK=0
 KEEP=0
 NP=2
@@ -28,7 +41,7 @@ NB_ULIMIT_KB=${NB_ULIMIT_KB:-$((20 * 1024 * 1024))}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 bench_usage() {
-    sed -n '4,11p' "$BENCH/common.sh" | sed 's/^# \{0,1\}//'
+    sed -n '4,15p' "$BENCH/common.sh" | sed 's/^# \{0,1\}//'
 }
 
 bench_parse_args() {    # bench_parse_args NAME "$@"
@@ -88,10 +101,27 @@ bench_check_tools() {
         apt-get install -y time >/dev/null || { echo "bench: cannot install the 'time' package" >&2; exit 1; }
     fi
     command -v mpirun >/dev/null || { echo "bench: mpirun not found (apt-get install openmpi-bin)" >&2; exit 1; }
-    if [[ ! -x $ATTNSTAT ]]; then
-        echo "# $ATTNSTAT missing: building it"
-        bench_cmd cmake -S "$AS_ROOT" -B "$AS_ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
-        bench_cmd make -C "$AS_ROOT/build-bench" -j2 attnstat >/dev/null
+    if ((ATTNSTAT_GIVEN == 0)); then
+        bench_build attnstat
+    elif [[ ! -x $ATTNSTAT ]]; then
+        echo "bench: ATTNSTAT='$ATTNSTAT' is not an executable (unset it to use build/attnstat, built here)" >&2
+        exit 1
+    fi
+}
+
+# bench_build TARGET...: build CMake targets in BENCH_BUILD (configured first if it is not yet a
+# build); the output goes to SCRATCH/build.log, shown when the build fails.
+bench_build() {
+    local log="$SCRATCH/build.log"
+    if [[ ! -f $BENCH_BUILD/CMakeCache.txt ]]; then
+        echo "+ cmake -S $(printf '%q' "$AS_ROOT") -B $(printf '%q' "$BENCH_BUILD")"
+        cmake -S "$AS_ROOT" -B "$BENCH_BUILD" > "$log" 2>&1 || { cat "$log" >&2; echo "bench: cmake configure failed" >&2; exit 1; }
+    fi
+    echo "+ cmake --build $(printf '%q' "$BENCH_BUILD") -j2 --target $*"
+    if ! cmake --build "$BENCH_BUILD" -j2 --target "$@" > "$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "bench: cmake --build $BENCH_BUILD --target $* failed" >&2
+        exit 1
     fi
 }
 
