@@ -16,6 +16,7 @@
 #include "as_reader.h"
 #include "as_results_read.h"
 #include "as_run.h"
+#include "as_stage.h"
 #include "as_util.h"
 #include "as_version.h"
 
@@ -85,6 +86,8 @@ static int cmd_run(int argc, char **argv)
     MPI_Init(&argc, &argv);
     as_mpi_init_all();
     int rank = as_mpi_rank(MPI_COMM_WORLD), size = as_mpi_size(MPI_COMM_WORLD);
+    if (rank != 0) /* config warnings (deprecated keys) once per run */
+        as_stage_set_warn(NULL, NULL);
     /* srun without the MPI plugin starts N separate 1-rank jobs that would all write the same file */
     const char *expect = getenv("ATTNSTAT_EXPECT_NP");
     if (expect && *expect && atoi(expect) != size) {

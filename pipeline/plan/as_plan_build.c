@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "as_dtype.h"
+#include "as_exec.h"
 #include "as_plan.h"
 #include "as_synth.h"
 #include "as_version.h"
@@ -65,12 +66,19 @@ static int plan_model(struct as_plan_model *mr, const struct as_config *cfg, str
             sr->in_idx[k] = idx;
             info[k] = &mr->in->in[idx].info;
         }
-        sr->shape.n_heads = mr->n_heads ? mr->n_heads : mr->m->heads; /* the hint */
-        if (ops->shape(cfg->stages[s].cfg, info, &sr->shape, err))
+        /* the executor's shape step, as every stage test and the run use it */
+        struct as_exec ex;
+        int rc = as_exec_shape(&ex, ops, cfg->stages[s].cfg, info, mr->n_heads ? mr->n_heads : mr->m->heads, err);
+        if (!rc) {
+            sr->shape = ex.shape;
+            sr->n_fields = ex.schema.n;
+            memcpy(sr->fields, ex.schema.fields, sizeof sr->fields);
+            sr->row_size = ex.schema.row_size;
+            sr->model_size = ex.schema.model_size;
+        }
+        as_exec_release(&ex);
+        if (rc)
             return as_error_prefix(err, "model '%s' stage %s: ", mr->m->name, ops->name);
-        sr->n_fields = ops->schema(cfg->stages[s].cfg, &sr->shape, sr->fields);
-        sr->row_size = as_schema_row_size(sr->fields, sr->n_fields);
-        sr->model_size = as_schema_model_size(sr->fields, sr->n_fields);
         sr->active = 1;
         if (sr->shape.n_layers > mr->n_layers)
             mr->n_layers = sr->shape.n_layers;

@@ -22,17 +22,10 @@ static void run_release(struct as_run *r)
 {
     for (int i = 0; r->st && i < r->plan.n_models; i++)
         for (int s = 0; s < r->cfg->n_stages; s++) {
-            const struct as_stage_ops *ops = r->cfg->stages[s].ops;
-            const void *scfg = r->cfg->stages[s].cfg;
             struct as_run_stage *rs = as_run_stage_of(r, i, s);
-            if (rs->scratch && ops->scratch_release)
-                ops->scratch_release(scfg, rs->scratch);
-            if (rs->state && ops->state_release)
-                ops->state_release(scfg, rs->state);
-            free(rs->state);
+            as_exec_release(&rs->ex);
             free(rs->rows);
             free(rs->model_block);
-            as_strbuf_release(&rs->log);
         }
     free(r->st);
     free(r->fail_layer);
@@ -122,9 +115,9 @@ static int finalize_all(struct as_run *r, struct as_error *err)
                 continue;
             const struct as_stage_cfg *sc = &r->cfg->stages[s];
             struct as_run_stage *rs = as_run_stage_of(r, i, s);
-            rs->out.model_fields = rs->model_block;
-            rs->out.log = &rs->log;
-            if (sc->ops->finalize(sc->cfg, rs->state, mr->m->name, &ps->shape, rs->rows, &rs->out, err))
+            rs->ex.out.model_fields = rs->model_block;
+            rs->ex.out.log = &rs->ex.log;
+            if (as_exec_finalize(&rs->ex, mr->m->name, rs->rows, &rs->ex.out, err))
                 return as_error_prefix(err, "model '%s' stage %s: ", mr->m->name, sc->ops->name);
         }
     }
@@ -172,8 +165,8 @@ static void describe_results(struct as_run *r, struct write_desc *w, struct as_s
             struct as_run_stage *st = as_run_stage_of(r, i, s);
             w->rs[(size_t)i * cfg->n_stages + w->rm[i].n_stages++] = (struct as_results_stage){
                 cfg->stages[s].ops->name, ps->fields, ps->n_fields, ps->shape.n_layers, st->rows, st->model_block,
-                st->out.attrs, st->out.n_attrs };
-            as_strbuf_add(log, as_strbuf_str(&st->log), st->log.len);
+                st->ex.out.attrs, st->ex.out.n_attrs };
+            as_strbuf_add(log, as_strbuf_str(&st->ex.log), st->ex.log.len);
         }
     }
 }

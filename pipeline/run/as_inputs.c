@@ -314,11 +314,8 @@ void as_inputs_unit(struct as_unit *u, struct as_run *r, int model, int s, int64
     const struct as_plan_stage *ps = &mr->st[s];
     struct as_run_open_slot *sl = &r->open.slot[r->open.cur];
     AS_ASSERT(sl->model == model);
-    memset(u, 0, sizeof *u);
-    u->scratch = &as_run_stage_of(r, model, s)->scratch;
-    u->model = mr->m->name;
-    u->layer = layer;
-    u->shape = &ps->shape;
+    struct as_tensor_file *in[AS_STAGE_MAX_INPUTS];
     for (int k = 0; k < ps->n_inputs; k++)
-        u->in[k] = &sl->tf[ps->in_idx[k]];
+        in[k] = &sl->tf[ps->in_idx[k]];
+    as_exec_unit(&as_run_stage_of(r, model, s)->ex, mr->m->name, layer, in, u);
 }

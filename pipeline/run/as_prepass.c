@@ -21,20 +21,17 @@ static int journal_prepass(struct as_journal *j, const uint64_t key[2], int roun
     return 0;
 }
 
+/* The executor of (model i, stage s) on this rank: shape, schema, zeroed state and state_init. */
 static int state_init(struct as_run *r, int i, int s, struct as_error *err)
 {
     const struct as_stage_cfg *sc = &r->cfg->stages[s];
     const struct as_plan_model *mr = &r->plan.models[i];
     const struct as_plan_stage *ps = &mr->st[s];
-    struct as_run_stage *rs = as_run_stage_of(r, i, s);
-    size_t ss = sc->ops->state_size ? sc->ops->state_size(sc->cfg, &ps->shape) : 0;
-    rs->state = as_xcalloc(1, ss);
-    if (!sc->ops->state_init)
-        return 0;
     const struct as_tensor_info *info[AS_STAGE_MAX_INPUTS];
     for (int k = 0; k < ps->n_inputs; k++)
         info[k] = &mr->in->in[ps->in_idx[k]].info;
-    if (sc->ops->state_init(sc->cfg, rs->state, &ps->shape, info, err))
+    if (as_exec_begin(&as_run_stage_of(r, i, s)->ex, sc->ops, sc->cfg, info, mr->n_heads ? mr->n_heads : mr->m->heads,
+                      err))
         return as_error_prefix(err, "model '%s' stage %s: ", mr->m->name, sc->ops->name);
     return 0;
 }
@@ -43,9 +40,8 @@ static int state_init(struct as_run *r, int i, int s, struct as_error *err)
 static int64_t round_local(struct as_run *r, int i, int s, int round, uint64_t *acc, struct as_error *err)
 {
     int64_t failed_at = INT64_MAX;
-    const struct as_stage_cfg *sc = &r->cfg->stages[s];
     const struct as_plan_model *mr = &r->plan.models[i];
-    struct as_run_stage *rs = as_run_stage_of(r, i, s);
+    struct as_exec *ex = &as_run_stage_of(r, i, s)->ex;
     double t0 = as_now();
     for (int64_t l = 0; l < mr->st[s].shape.n_layers && !err->status; l++) {
         if (r->plan.owner[mr->first_unit + (size_t)l] != r->rank)
@@ -56,7 +52,7 @@ static int64_t round_local(struct as_run *r, int i, int s, int round, uint64_t *
         }
         struct as_unit u;
         if (as_inputs_open(r, i, err) || (as_inputs_unit(&u, r, i, s, l),
-                                          sc->ops->prepass(sc->cfg, rs->state, round, &u, acc, err)) ||
+                                          as_exec_prepass_unit(ex, round, &u, acc, err)) ||
             as_inputs_check(r, i, err)) {
             as_error_prefix(err, "rank %d unit %s/L%lld: ", r->rank, mr->m->name, (long long)l);
             failed_at = l;
@@ -69,12 +65,12 @@ static int64_t round_local(struct as_run *r, int i, int s, int round, uint64_t *
 static int prepass_stage(struct as_run *r, int i, int s, struct as_error *err)
 {
     const struct as_stage_cfg *sc = &r->cfg->stages[s];
-    struct as_run_stage *rs = as_run_stage_of(r, i, s);
+    struct as_exec *ex = &as_run_stage_of(r, i, s)->ex;
     const struct as_plan_model *mr = &r->plan.models[i];
     const char *model = mr->m->name;
     int more = 1;
     for (int round = 0; more; round++) {
-        size_t n = sc->ops->prepass_count(sc->cfg, rs->state, round);
+        size_t n = as_exec_prepass_count(ex, round);
         uint64_t *acc = as_xcalloc(n, sizeof *acc);
         if (!journal_prepass(&r->journal, mr->key[s], round, acc, n)) { /* else replay: identical on every rank */
             int64_t failed_at = round_local(r, i, s, round, acc, err);
@@ -92,7 +88,7 @@ static int prepass_stage(struct as_run *r, int i, int s, struct as_error *err)
                 return -1;
             }
         }
-        if (sc->ops->prepass_reduce(sc->cfg, rs->state, round, acc, &more, err))
+        if (as_exec_prepass_reduce(ex, round, acc, &more, err))
             as_error_prefix(err, "model '%s' stage %s: ", model, sc->ops->name);
         free(acc);
         if (err->status)
@@ -110,7 +106,8 @@ int as_prepass_all(struct as_run *r, struct as_error *err)
             if (mr->failed || !mr->st[s].active || mr->reused[s])
                 continue;
             state_init(r, i, s, err); /* identical on every rank */
-            if (!as_mpi_agree_all(r->comm, err) && (!r->cfg->stages[s].ops->prepass || !prepass_stage(r, i, s, err)))
+            if (!as_mpi_agree_all(r->comm, err) &&
+                (!as_exec_has_prepass(&as_run_stage_of(r, i, s)->ex) || !prepass_stage(r, i, s, err)))
                 continue;
             if (!as_run_skippable(r, err))
                 return -1;

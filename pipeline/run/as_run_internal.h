@@ -13,19 +13,18 @@
 
 #include "as_config.h"
 #include "as_driver.h"
+#include "as_exec.h"
 #include "as_journal.h"
 #include "as_plan.h"
 #include "as_results.h"
 #include "as_stage.h"
 
-/* The buffers of one stage on one model on this rank. */
+/* One stage on one model on this rank: the executor's building blocks (pipeline/stage/as_exec.h:
+ * state, scratch, attributes and log lines) and the driver's own buffers. */
 struct as_run_stage {
-    void *state;                   /* the prepass state (ops->state_size), owned */
-    void *scratch;                 /* the stage's per-rank slot (as_unit.scratch) */
+    struct as_exec ex;
     unsigned char *rows;           /* (n_layers, row_size), owned; complete after the gather */
     unsigned char *model_block;    /* (model_size,), owned; filled by finalize */
-    struct as_stage_out out;       /* attributes and log lines of finalize */
-    struct as_strbuf log;
 };
 
 /* The input tensors open on this rank: the models used last (least recently used closed first),

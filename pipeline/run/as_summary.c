@@ -6,6 +6,7 @@
 
 #include "as_mpi.h"
 #include "as_prof.h"
+#include "as_results_names.h"
 #include "as_run_internal.h"
 #include "as_util.h"
 
@@ -33,30 +34,30 @@ int as_summary_model_attrs(const struct as_plan_model *mr, int full_digest, stru
     int a = 0;
     const struct as_model_cfg *m = mr->m;
     if (m->synthetic) {
-        attrs[a] = (struct as_attr){ .name = "source", .kind = AS_ATTR_STR };
+        attrs[a] = (struct as_attr){ .name = AS_RESULTS_ATTR_SOURCE, .kind = AS_ATTR_STR };
         as_synth_spec_format(&m->synth, attrs[a].str, sizeof attrs[a].str);
         a++;
     } else {
-        attr_str(&attrs[a++], "source", m->dir[0] ? m->dir : "tensors"); /* "tensors": files given one by one */
+        attr_str(&attrs[a++], AS_RESULTS_ATTR_SOURCE, m->dir[0] ? m->dir : "tensors"); /* "tensors": files given one by one */
     }
     if (m->model_id[0]) {
-        attr_str(&attrs[a++], "model_id", m->model_id);
-        attrs[a++] = (struct as_attr){ .name = "model_seq_len", .kind = AS_ATTR_I64, .i64 = m->seq_len_attr };
+        attr_str(&attrs[a++], AS_RESULTS_ATTR_MODEL_ID, m->model_id);
+        attrs[a++] = (struct as_attr){ .name = AS_RESULTS_ATTR_MODEL_SEQ_LEN, .kind = AS_ATTR_I64, .i64 = m->seq_len_attr };
     }
     if (m->dataset[0])
-        attr_str(&attrs[a++], "dataset", m->dataset);
+        attr_str(&attrs[a++], AS_RESULTS_ATTR_DATASET, m->dataset);
     for (int k = 0; k < mr->in->n && a + 3 <= max; k++) {
         const struct as_plan_input *in = &mr->in->in[k];
-        snprintf(names[a], sizeof names[a], "input:%s", in->name);
+        snprintf(names[a], sizeof names[a], AS_RESULTS_ATTR_INPUT_PREFIX "%s", in->name);
         attr_str(&attrs[a], names[a], in->path);
         a++;
-        snprintf(names[a], sizeof names[a], "input_digest:%s", in->name);
+        snprintf(names[a], sizeof names[a], AS_RESULTS_ATTR_INPUT_DIGEST_PREFIX "%s", in->name);
         attrs[a] = (struct as_attr){ .name = names[a], .kind = AS_ATTR_STR };
         snprintf(attrs[a].str, sizeof attrs[a].str, "%s %s size=%lld mtime_ns=%lld", in->digest,
                  full_digest ? "full" : "sampled", (long long)in->size, (long long)in->mtime);
         a++;
         if (in->key[0]) {
-            snprintf(names[a], sizeof names[a], "input_key:%s", in->name);
+            snprintf(names[a], sizeof names[a], AS_RESULTS_ATTR_INPUT_KEY_PREFIX "%s", in->name);
             attr_str(&attrs[a], names[a], in->key);
             a++;
         }

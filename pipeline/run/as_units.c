@@ -54,7 +54,7 @@ static int run_unit(struct as_run *r, size_t ui, struct as_error *err)
         unsigned char *row = rs->rows + (size_t)ud->layer * ps->row_size;
         struct as_unit u;
         as_inputs_unit(&u, r, ud->model, s, ud->layer);
-        if (r->cfg->stages[s].ops->run(r->cfg->stages[s].cfg, rs->state, &u, row, err)) {
+        if (as_exec_run_unit(&rs->ex, &u, row, err)) {
             r->journal.staged.len = 0; /* nothing of a failed unit counts */
             return as_error_prefix(err, "rank %d unit %s/L%lld: ", r->rank, mr->m->name, (long long)ud->layer);
         }
