@@ -42,11 +42,9 @@ int as_mpi_size(MPI_Comm comm)
     return n;
 }
 
-int as_mpi_agree_all(MPI_Comm comm, struct as_error *err)
+/* Every rank takes the error of rank `first` (INT32_MAX: nobody failed). */
+static int take_error(MPI_Comm comm, int first, struct as_error *err)
 {
-    int rank = as_mpi_rank(comm);
-    int mine = err->status != AS_OK ? rank : INT32_MAX, first;
-    AS_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm));
     if (first == INT32_MAX)
         return 0;
     int st = (int)err->status;
@@ -56,6 +54,14 @@ int as_mpi_agree_all(MPI_Comm comm, struct as_error *err)
     return -1;
 }
 
+int as_mpi_agree_all(MPI_Comm comm, struct as_error *err)
+{
+    int rank = as_mpi_rank(comm);
+    int mine = err->status != AS_OK ? rank : INT32_MAX, first;
+    AS_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm));
+    return take_error(comm, first, err);
+}
+
 int as_mpi_agree_first_all(MPI_Comm comm, int64_t key, struct as_error *err)
 {
     int rank = as_mpi_rank(comm);
@@ -63,11 +69,5 @@ int as_mpi_agree_first_all(MPI_Comm comm, int64_t key, struct as_error *err)
     AS_MPI(MPI_Allreduce(&mine, &low, 1, MPI_INT64_T, MPI_MIN, comm));
     int who = err->status != AS_OK && mine == low ? rank : INT32_MAX, first;
     AS_MPI(MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, comm));
-    if (first == INT32_MAX)
-        return 0;
-    int st = (int)err->status;
-    AS_MPI(MPI_Bcast(&st, 1, MPI_INT, first, comm));
-    AS_MPI(MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, first, comm));
-    err->status = (enum as_status)st;
-    return -1;
+    return take_error(comm, first, err);
 }

@@ -7,6 +7,19 @@
 #include "as_dtype.h"
 #include "as_run_internal.h"
 
+/* Units and input bytes of rank q in the plan. */
+static size_t rank_share(const struct as_plan *p, int q, double *bytes)
+{
+    size_t units = 0;
+    *bytes = 0;
+    for (size_t u = 0; u < p->n_units; u++)
+        if (p->owner[u] == q) {
+            *bytes += (double)p->units[u].bytes;
+            units++;
+        }
+    return units;
+}
+
 static void print_plan(const struct as_config *cfg, const struct as_plan *p, int nranks, FILE *out)
 {
     fprintf(out, "config %s: %d model%s, stages:", cfg->path, cfg->n_models, cfg->n_models == 1 ? "" : "s");
@@ -44,13 +57,8 @@ static void print_plan(const struct as_config *cfg, const struct as_plan *p, int
     fprintf(out, "\n%zu units, %s to read; plan for %d rank%s (load balance %.3f):\n", p->n_units, tb, nranks,
             nranks == 1 ? "" : "s", as_plan_balance(p->load, nranks));
     for (int q = 0; q < nranks; q++) {
-        double bytes = 0;
-        size_t units = 0;
-        for (size_t u = 0; u < p->n_units; u++)
-            if (p->owner[u] == q) {
-                bytes += (double)p->units[u].bytes;
-                units++;
-            }
+        double bytes;
+        size_t units = rank_share(p, q, &bytes);
         char b[32];
         as_summary_fmt_bytes(b, sizeof b, bytes);
         fprintf(out, "  rank %d: %zu units, %s, cost %.3g\n", q, units, b, p->load[q]);
@@ -146,13 +154,8 @@ static void print_json(const struct as_config *cfg, const struct as_plan *p, int
     fprintf(out, "],\n  \"units\": %zu, \"bytes\": %.0f, \"ranks\": %d, \"load_balance\": %.6f,\n  \"plan\": [",
             p->n_units, total_bytes, nranks, as_plan_balance(p->load, nranks));
     for (int q = 0; q < nranks; q++) {
-        double bytes = 0;
-        size_t units = 0;
-        for (size_t u = 0; u < p->n_units; u++)
-            if (p->owner[u] == q) {
-                bytes += (double)p->units[u].bytes;
-                units++;
-            }
+        double bytes;
+        size_t units = rank_share(p, q, &bytes);
         fprintf(out, "%s\n    {\"rank\": %d, \"units\": %zu, \"bytes\": %.0f, \"cost\": %.6g}", q ? "," : "", q,
                 units, bytes, p->load[q]);
     }
