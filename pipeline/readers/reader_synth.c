@@ -1,5 +1,4 @@
 /* reader_synth.c: the synthetic-model reader and the score tensors (qk_mean & co). */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +10,8 @@ struct as_reader {
     struct as_synth_spec spec;
     const struct as_synth_gen *gen;
     struct as_tensor_info ti;
-    int64_t layer_elems;
-    int64_t cached_layer;          /* layer held in buf, -1 none */
-    float *buf;
+    float *row;                    /* as_synth_pad(cols) */
+    void *state;                   /* gen->state_size() bytes */
 };
 
 void as_synth_spec_format(const struct as_synth_spec *s, char *buf, size_t n)
@@ -52,6 +50,10 @@ int as_synth_spec_parse(const char *text, struct as_synth_spec *s, struct as_err
     }
     if (s->layers < 1 || s->heads < 1 || s->seq_len < 1 || s->batch < 1 || s->head_dim < 1)
         return as_error_set(err, AS_ERR_INPUT, "synthetic spec '%s' has a non-positive size", text);
+    /* element counters are 32-bit and rows int32-indexed */
+    if (s->seq_len > (1 << 30) || s->head_dim > (1 << 30) || s->heads > (1 << 30) / s->head_dim)
+        return as_error_set(err, AS_ERR_INPUT, "synthetic spec '%s': seq_len and heads * head_dim must be "
+                            "at most 2^30", text);
     return 0;
 }
 
@@ -64,15 +66,7 @@ uint64_t as_synth_key(const struct as_synth_spec *s, int64_t layer, uint64_t str
     return as_mix64(h ^ (stream * 0x9e3779b97f4a7c15ULL));
 }
 
-double as_synth_normal(uint64_t key, uint64_t i)
-{
-    double u1 = as_u01(as_mix64(key ^ (2 * i))), u2 = as_u01(as_mix64(key ^ (2 * i + 1)));
-    if (u1 < 1e-300)
-        u1 = 1e-300;
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-/* ---- the score tensors: (L, H, T, T) */
+/* ---- the score tensors: (L, H, T, T), one (layer, head) matrix at a time */
 
 static void shape_lhtt(const struct as_synth_spec *s, int64_t *sh)
 {
@@ -82,97 +76,90 @@ static void shape_lhtt(const struct as_synth_spec *s, int64_t *sh)
     sh[3] = s->seq_len;
 }
 
+/* A head's parameters; its rows are made from them and the row's key alone. */
+struct score_head {
+    uint64_t key;
+    float offset, slope, diag, scale, sink;
+};
+
+static size_t score_state_size(const struct as_synth_spec *s) { return sizeof(struct score_head); }
+
 /* Raw mean QK score of head h at (i, j): a head offset, an ALiBi-like slope times the distance
- * (stronger in early layers), a diagonal bonus, and heavy-tailed noise (normal / sqrt of a
- * uniform mix), all averaged over a notional batch, so the scale shrinks like real means. */
-static void scores_layer(const struct as_synth_spec *s, int64_t l, float *dst)
+ * (stronger in early layers), a diagonal bonus, an attention sink on column 0 in about half the
+ * heads, and heavy-tailed noise (2% of the entries 4x wider), scaled per head. */
+static void score_begin(const struct as_synth_spec *s, const int64_t *mat, int64_t row_end, void *state)
 {
-    int64_t H = s->heads, T = s->seq_len;
-    uint64_t key = as_synth_key(s, l, 1);
+    struct score_head *p = state;
+    int64_t l = mat[0], h = mat[1], H = s->heads;
+    uint64_t hk = as_synth_sub(as_synth_key(s, l, 1), (uint64_t)h);
     double depth = (double)(l + 1) / (double)s->layers;
-    for (int64_t h = 0; h < H; h++) {
-        uint64_t hk = as_mix64(key ^ (uint64_t)h);
-        double offset = 2.0 * (as_u01(as_mix64(hk ^ 11)) - 0.5);
-        double slope = pow(2.0, -8.0 * (double)(h + 1) / (double)H) * (1.5 - depth);
-        double diag = 0.5 + 2.0 * as_u01(as_mix64(hk ^ 12)) * (1.0 - 0.5 * depth);
-        double scale = 0.3 + 0.7 * as_u01(as_mix64(hk ^ 13));
-        for (int64_t i = 0; i < T; i++)
-            for (int64_t j = 0; j < T; j++) {
-                uint64_t idx = (uint64_t)(i * T + j);
-                double z = as_synth_normal(hk, idx);
-                double u = as_u01(as_mix64(hk ^ (idx * 0xd6e8feb86659fd93ULL) ^ 77));
-                double tail = u < 0.02 ? 4.0 : 1.0; /* 2% of entries from a wider distribution */
-                double v = offset - slope * fabs((double)(i - j)) * 0.25 + scale * tail * z;
-                if (i == j)
-                    v += diag;
-                dst[(h * T + i) * T + j] = (float)v;
-            }
-    }
+    double sink = as_synth_u01(as_synth_sub(hk, 14));
+    p->key = as_synth_sub(hk, 10);
+    p->offset = (float)(2.0 * (as_synth_u01(as_synth_sub(hk, 11)) - 0.5));
+    /* 2^(-8 (h + 1) / H) (1.5 - depth) / 4 */
+    p->slope = as_synth_expf((float)(-8.0 * 0.6931471805599453 * (double)(h + 1) / (double)H)) *
+               (float)((1.5 - depth) * 0.25);
+    p->diag = (float)(0.5 + 2.0 * as_synth_u01(as_synth_sub(hk, 12)) * (1.0 - 0.5 * depth));
+    p->scale = (float)(0.3 + 0.7 * as_synth_u01(as_synth_sub(hk, 13)));
+    p->sink = sink < 0.5 ? (float)(6.0 * sink) : 0.0f;
 }
 
-static int gen_qk_mean(const struct as_synth_spec *s, int64_t l, float *dst, struct as_error *err)
+static void score_row(const struct as_synth_spec *s, const struct score_head *p, int64_t i, int64_t n, float *dst)
 {
-    scores_layer(s, l, dst);
-    return 0;
+    as_synth_noise(as_synth_sub(p->key, (uint64_t)i), n, 5, 4.0f, dst);
+    as_synth_ramp(dst, n, i, p->offset, -p->slope, p->scale);
+    if (i < n)
+        dst[i] += p->diag;
+    dst[0] += p->sink;
+}
+
+static void qk_mean_row(const struct as_synth_spec *s, void *state, int64_t i, float *dst)
+{
+    score_row(s, state, i, s->seq_len, dst);
 }
 
 /* Variances: positive, larger where |score| is larger. */
-static int gen_qk_var(const struct as_synth_spec *s, int64_t l, float *dst, struct as_error *err)
+static void qk_var_row(const struct as_synth_spec *s, void *state, int64_t i, float *dst)
 {
-    scores_layer(s, l, dst);
-    int64_t n = s->heads * s->seq_len * s->seq_len;
-    for (int64_t k = 0; k < n; k++)
-        dst[k] = (float)(0.1 + 0.5 * dst[k] * dst[k]);
-    return 0;
+    score_row(s, state, i, s->seq_len, dst);
+    as_synth_square(dst, s->seq_len, 0.1f, 0.5f);
 }
 
-/* Causal softmax of the scores per row (mean attention probabilities); upper triangle 0. */
-static int gen_probs_mean(const struct as_synth_spec *s, int64_t l, float *dst, struct as_error *err)
+/* Causal softmax of the row's scores (mean attention probabilities); above the diagonal 0.
+ * Only the causal part of the scores is made. */
+static void probs_mean_row(const struct as_synth_spec *s, void *state, int64_t i, float *dst)
 {
-    int64_t H = s->heads, T = s->seq_len;
-    scores_layer(s, l, dst);
-    for (int64_t h = 0; h < H; h++)
-        for (int64_t i = 0; i < T; i++) {
-            float *row = dst + (h * T + i) * T;
-            double mx = -INFINITY, sum = 0;
-            for (int64_t j = 0; j <= i; j++)
-                mx = row[j] > mx ? row[j] : mx;
-            for (int64_t j = 0; j <= i; j++)
-                sum += exp(row[j] - mx);
-            for (int64_t j = 0; j < T; j++)
-                row[j] = j <= i ? (float)(exp(row[j] - mx) / sum) : 0.0f;
-        }
-    return 0;
+    score_row(s, state, i, i + 1, dst);
+    as_synth_softmax_causal(dst, i, s->seq_len);
 }
 
-static int gen_probs_var(const struct as_synth_spec *s, int64_t l, float *dst, struct as_error *err)
+static void probs_var_row(const struct as_synth_spec *s, void *state, int64_t i, float *dst)
 {
-    gen_probs_mean(s, l, dst, err);
-    int64_t n = s->heads * s->seq_len * s->seq_len;
-    for (int64_t k = 0; k < n; k++)
-        dst[k] = dst[k] * (1.0f - dst[k]) * 0.1f;
-    return 0;
+    probs_mean_row(s, state, i, dst);
+    as_synth_bernvar(dst, s->seq_len, 0.1f);
 }
 
-static const struct as_synth_gen gen_table[] = {
-    { "qk_mean", 4, shape_lhtt, gen_qk_mean },
-    { "qk_var", 4, shape_lhtt, gen_qk_var },
-    { "attention_probs_mean", 4, shape_lhtt, gen_probs_mean },
-    { "attention_probs_var", 4, shape_lhtt, gen_probs_var },
-};
+static const struct as_synth_gen gen_qk_mean = { "qk_mean", 4, shape_lhtt, score_state_size, score_begin, qk_mean_row };
+static const struct as_synth_gen gen_qk_var = { "qk_var", 4, shape_lhtt, score_state_size, score_begin, qk_var_row };
+static const struct as_synth_gen gen_probs_mean = { "attention_probs_mean", 4, shape_lhtt, score_state_size,
+                                                    score_begin, probs_mean_row };
+static const struct as_synth_gen gen_probs_var = { "attention_probs_var", 4, shape_lhtt, score_state_size,
+                                                   score_begin, probs_var_row };
+
+const struct as_synth_gen *const as_synth_score_gens[] = { &gen_qk_mean, &gen_qk_var, &gen_probs_mean,
+                                                           &gen_probs_var, NULL };
 
 static const struct as_synth_gen *find_gen(const char *name)
 {
-    for (size_t i = 0; i < sizeof gen_table / sizeof gen_table[0]; i++)
-        if (!strcmp(gen_table[i].name, name))
-            return &gen_table[i];
-    const struct as_synth_gen *const *tabs[] = { as_synth_attn_gens, as_synth_acts_gens };
-    for (size_t t = 0; t < 2; t++)
-        for (const struct as_synth_gen *const *g = tabs[t]; g && *g; g++)
+    const struct as_synth_gen *const *tabs[] = { as_synth_score_gens, as_synth_attn_gens, as_synth_acts_gens };
+    for (size_t t = 0; t < 3; t++)
+        for (const struct as_synth_gen *const *g = tabs[t]; *g; g++)
             if (!strcmp((*g)->name, name))
                 return *g;
     return NULL;
 }
+
+static void synth_close(struct as_reader *r);
 
 static int synth_open(struct as_reader **out, const char *path, const char *key, struct as_error *err)
 {
@@ -198,57 +185,61 @@ static int synth_open(struct as_reader **out, const char *path, const char *key,
         st *= r->ti.shape[d];
     }
     r->ti.data_offset = -1;
-    r->layer_elems = r->ti.stride[0];
-    r->cached_layer = -1;
+    r->row = malloc((size_t)as_synth_pad(r->ti.shape[r->ti.ndim - 1]) * sizeof *r->row);
+    r->state = malloc(r->gen->state_size(&r->spec) + 1);
+    if (!r->row || !r->state) {
+        synth_close(r);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for synthetic tensor '%s'", key);
+    }
     *out = r;
     return 0;
 }
 
 static const struct as_tensor_info *synth_info(const struct as_reader *r) { return &r->ti; }
 
+/* Matrix by matrix (dims 0 .. nd-3 of the slab, C order), row by row: each row is made whole
+ * and its requested cols copied, converted. */
 static int synth_read(struct as_reader *r, const int64_t *start, const int64_t *count, enum as_dtype out,
                       void *dst, struct as_error *err)
 {
-    int nd = r->ti.ndim;
-    int64_t total = as_shape_numel(nd, count), done = 0;
-    int64_t idx[AS_MAX_DIMS] = { 0 };
-    if (total <= 0)
+    int nd = r->ti.ndim, nm = nd - 2;
+    int64_t mat[AS_MAX_DIMS], idx[AS_MAX_DIMS] = { 0 };
+    int64_t c0 = start[nd - 1], nc = count[nd - 1], r0 = start[nd - 2], nr = count[nd - 2];
+    if (as_shape_numel(nd, count) <= 0)
         return 0;
-    if (!r->buf && !(r->buf = malloc((size_t)r->layer_elems * sizeof(float))))
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for a synthetic layer of %lld values",
-                            (long long)r->layer_elems);
-    /* rows along the last dim are contiguous */
-    int64_t run = count[nd - 1];
-    while (done < total) {
-        int64_t l = start[0] + idx[0];
-        if (l != r->cached_layer) {
-            if (r->gen->layer(&r->spec, l, r->buf, err))
-                return -1;
-            r->cached_layer = l;
+    float *f = dst;
+    double *d = dst;
+    for (;;) {
+        for (int k = 0; k < nm; k++)
+            mat[k] = start[k] + idx[k];
+        r->gen->begin(&r->spec, mat, r0 + nr, r->state);
+        for (int64_t i = r0; i < r0 + nr; i++) {
+            r->gen->row(&r->spec, r->state, i, r->row);
+            if (out == AS_DTYPE_F32) {
+                memcpy(f, r->row + c0, (size_t)nc * sizeof *f);
+                f += nc;
+            } else {
+                as_synth_widen(d, r->row + c0, nc);
+                d += nc;
+            }
         }
-        int64_t off = 0;
-        for (int d = 1; d < nd; d++)
-            off += (start[d] + (d < nd - 1 ? idx[d] : 0)) * r->ti.stride[d];
-        if (out == AS_DTYPE_F32)
-            memcpy((float *)dst + done, r->buf + off, (size_t)run * sizeof(float));
-        else
-            for (int64_t k = 0; k < run; k++)
-                ((double *)dst)[done + k] = r->buf[off + k];
-        done += run;
-        for (int d = nd - 2; d >= 0; d--) {
-            if (++idx[d] < count[d])
+        int k = nm - 1;
+        for (; k >= 0; k--) {
+            if (++idx[k] < count[k])
                 break;
-            idx[d] = 0;
+            idx[k] = 0;
         }
+        if (k < 0)
+            return 0;
     }
-    return 0;
 }
 
 static void synth_close(struct as_reader *r)
 {
     if (!r)
         return;
-    free(r->buf);
+    free(r->row);
+    free(r->state);
     free(r);
 }
 
