@@ -18,7 +18,7 @@ models:
   - name: corrupt
     dir: $TMP
   - name: long
-    synthetic: {layers: 24, heads: 8, seq_len: 1024, seed: 4}
+    synthetic: {layers: 64, heads: 8, seq_len: 1024, seed: 4}
 stages:
   monotonicity: {}
 YAML

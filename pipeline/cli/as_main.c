@@ -102,6 +102,7 @@ static int cmd_run(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGXFSZ, SIG_IGN); /* a file size limit: write() fails with EFBIG, reported, instead of a kill */
     struct as_error err = { 0 };
     struct as_config cfg;
     int rc = as_config_load(&cfg, config, &err);
@@ -243,12 +244,35 @@ static int cmd_summary(int argc, char **argv)
     static const char *const keys[] = { AS_RESULTS_ATTR_TOOL_VERSION, AS_RESULTS_ATTR_GIT_COMMIT,
                                         AS_RESULTS_ATTR_CONFIG_PATH, AS_RESULTS_ATTR_COMMAND_LINE,
                                         AS_RESULTS_ATTR_START_TIME, AS_RESULTS_ATTR_END_TIME,
+                                        AS_RESULTS_ATTR_UNITS_COMPUTED, AS_RESULTS_ATTR_UNITS_REUSED,
                                         AS_RESULTS_ATTR_SUMMARY, NULL };
-    printf("%s: %s\n", argv[2], complete ? "complete" : "NOT complete: some units are missing");
+    char *failed = NULL;
+    if (as_results_attr_str(rf, NULL, AS_RESULTS_ATTR_FAILED_MODELS, &failed, NULL) <= 0 || !failed[0]) {
+        free(failed);
+        failed = NULL;
+    }
+    printf("%s: %s\n", argv[2], complete ? "complete" : failed ? "NOT complete: models failed (on_error: skip)"
+                                                            : "NOT complete: some units are missing");
+    for (const char *m = failed; m && *m;) { /* one name per line, and why */
+        size_t n = strcspn(m, "\n");
+        char name[AS_NAME_MAX];
+        snprintf(name, sizeof name, "%.*s", (int)n, m);
+        struct as_results_obj at = { name, NULL, NULL };
+        char *why = NULL;
+        as_results_attr_str(rf, &at, AS_RESULTS_ATTR_ERROR, &why, NULL);
+        printf("failed model %s: %s\n", name, why ? why : "");
+        free(why);
+        m += n + (m[n] == '\n');
+    }
+    free(failed);
     for (int k = 0; keys[k]; k++) {
         char *s = NULL;
-        if (as_results_attr_str(rf, NULL, keys[k], &s, NULL) <= 0)
+        int64_t v;
+        if (as_results_attr_str(rf, NULL, keys[k], &s, NULL) <= 0) {
+            if (as_results_attr_i64(rf, NULL, keys[k], &v, NULL) == 1)
+                printf("%-13s %lld\n", keys[k], (long long)v);
             continue;
+        }
         if (!strcmp(keys[k], AS_RESULTS_ATTR_SUMMARY))
             printf("\n%s", s);
         else

@@ -1,8 +1,9 @@
-/* as_results.c: writes the results file with parallel HDF5 (MPI-IO driver). All ranks make the
- * same metadata calls (collective); each rank writes the rows of the units it computed. */
+/* as_results.c: writes the results file. Rank 0 writes it whole with HDF5's POSIX driver from the
+ * gathered rows; the other ranks wait for its status (as_results.h says why). */
 #include "as_results.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "as_mpi.h"
+#include "as_results_impl.h"
 #include "as_results_names.h"
 #include "as_util.h"
 #include "as_version.h"
@@ -21,13 +24,25 @@ struct wr {
     int failed;
     int rank;
     hid_t str_t;                   /* variable-length UTF-8 string type */
+    const char *path;              /* the file being written */
 };
+
+/* The first failure, with the system's reason when the POSIX driver left one in errno. */
+static void wr_fail(struct wr *w, const char *what, int e)
+{
+    w->failed = 1;
+    if (e)
+        as_error_set(w->err, AS_ERR_IO, "cannot write results file '%s' (%s): %s", w->path, what, strerror(e));
+    else
+        as_error_set(w->err, AS_ERR_HDF5, "cannot write results file '%s' (%s)", w->path, what);
+}
 
 #define WR_CHECK(w, call, what)                                                                  \
     do {                                                                                         \
-        if (!(w)->failed && (call) < 0) {                                                        \
-            (w)->failed = 1;                                                                     \
-            as_error_set((w)->err, AS_ERR_HDF5, "cannot write results: %s", what);               \
+        if (!(w)->failed) {                                                                      \
+            errno = 0;                                                                           \
+            if ((call) < 0)                                                                      \
+                wr_fail((w), (what), errno);                                                     \
         }                                                                                        \
     } while (0)
 
@@ -122,13 +137,11 @@ static hid_t make_scale(struct wr *w, hid_t parent, const char *dsname, const ch
     hid_t d = make_dataset(w, parent, dsname, H5T_STD_I64LE, 1, dims);
     if (d < 0)
         return -1;
-    if (w->rank == 0) {
-        int64_t *v = as_xcalloc((size_t)n, sizeof *v);
-        for (int64_t i = 0; i < n; i++)
-            v[i] = i;
-        WR_CHECK(w, H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), dsname);
-        free(v);
-    }
+    int64_t *v = as_xcalloc((size_t)n, sizeof *v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = i;
+    WR_CHECK(w, H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), dsname);
+    free(v);
     WR_CHECK(w, H5DSset_scale(d, scale_name), dsname);
     attr_str(w, d, AS_RESULTS_ATTR_DESCRIPTION, desc);
     return d;
@@ -141,6 +154,10 @@ static void write_stage(struct wr *w, hid_t mg, const struct as_results_model *m
     if (sg < 0)
         return;
     write_attrs(w, sg, s->attrs, s->n_attrs);
+    if (s->key)
+        attr_str(w, sg, AS_RESULTS_ATTR_KEY, s->key);
+    if (s->summary)
+        attr_str(w, sg, AS_RESULTS_ATTR_STAGE_SUMMARY, s->summary);
     size_t row_size = as_schema_row_size(s->fields, s->n_fields);
     /* stage-specific scales, one per distinct dim name other than head */
     const char *scale_names[AS_STAGE_MAX_FIELDS * AS_FIELD_MAX_DIMS];
@@ -162,34 +179,13 @@ static void write_stage(struct wr *w, hid_t mg, const struct as_results_model *m
             break;
         attr_str(w, d, AS_RESULTS_ATTR_DESCRIPTION, f->description ? f->description : "");
         size_t off = as_schema_offset(s->fields, s->n_fields, k), fbytes = (size_t)as_field_count(f) * 8;
-        if (f->per_layer) {
-            /* pack the rows this rank owns and write them with one hyperslab selection */
-            int64_t mine = 0;
+        if (f->per_layer) { /* the field's slice of every row, layer order */
+            unsigned char *buf = as_xcalloc((size_t)s->n_layers, fbytes);
             for (int64_t l = 0; l < s->n_layers; l++)
-                mine += m->row_owner[l] == w->rank;
-            if (mine > 0 && !w->failed) {
-                unsigned char *buf = as_xcalloc((size_t)mine, fbytes);
-                hid_t fs = H5Dget_space(d);
-                H5Sselect_none(fs);
-                int64_t j = 0;
-                for (int64_t l = 0; l < s->n_layers; l++) {
-                    if (m->row_owner[l] != w->rank)
-                        continue;
-                    memcpy(buf + (size_t)j * fbytes, s->rows + (size_t)l * row_size + off, fbytes);
-                    hsize_t start[AS_FIELD_MAX_DIMS + 1] = { (hsize_t)l }, count[AS_FIELD_MAX_DIMS + 1] = { 1 };
-                    for (int e = 1; e < nd; e++)
-                        count[e] = dims[e];
-                    H5Sselect_hyperslab(fs, H5S_SELECT_OR, start, NULL, count, NULL);
-                    j++;
-                }
-                hsize_t mdims[1] = { (hsize_t)mine * (fbytes / 8) };
-                hid_t ms = H5Screate_simple(1, mdims, NULL);
-                WR_CHECK(w, H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf), f->name);
-                H5Sclose(ms);
-                H5Sclose(fs);
-                free(buf);
-            }
-        } else if (w->rank == 0) {
+                memcpy(buf + (size_t)l * fbytes, s->rows + (size_t)l * row_size + off, fbytes);
+            WR_CHECK(w, H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), f->name);
+            free(buf);
+        } else {
             WR_CHECK(w, H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->model_block + off), f->name);
         }
         /* dimension scales */
@@ -238,117 +234,182 @@ static void write_stage(struct wr *w, hid_t mg, const struct as_results_model *m
     H5Gclose(sg);
 }
 
-int as_results_write_all(MPI_Comm comm, const char *path, const struct as_results_run *run,
-                         const struct as_results_model *models, int n_models, struct as_error *err)
+/* Write n bytes to fd, retrying short writes. 0, or the errno. */
+static int write_all(int fd, const unsigned char *p, size_t n)
 {
-    struct wr w = { err, 0, 0, -1 };
-    MPI_Comm_rank(comm, &w.rank);
-    int mk = w.rank == 0 ? as_mkdir_parent(path) : 0;
-    MPI_Bcast(&mk, 1, MPI_INT, 0, comm);
-    if (mk)
-        return as_error_set(err, AS_ERR_IO, "cannot create the folder of results file '%s'", path);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.partial", path);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    w.str_t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(w.str_t, H5T_VARIABLE);
-    H5Tset_cset(w.str_t, H5T_CSET_UTF8);
-
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
-#ifdef AS_HAVE_COLL_METADATA
-    H5Pset_all_coll_metadata_ops(fapl, 1);
-    H5Pset_coll_metadata_write(fapl, 1);
-#endif
-    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
-    H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
-    H5Pclose(fapl);
-    H5Pclose(fcpl);
-    if (f < 0) {
-        H5Tclose(w.str_t);
-        return as_error_set(err, AS_ERR_IO, "cannot create results file '%s' (does its folder exist and is it "
-                            "writable?)", tmp);
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k < 0 ? errno : EIO;
+        p += k;
+        n -= (size_t)k;
     }
-    attr_str(&w, f, AS_RESULTS_ATTR_TOOL, AS_RESULTS_TOOL_NAME);
-    attr_str(&w, f, AS_RESULTS_ATTR_TOOL_VERSION, as_version());
-    attr_str(&w, f, AS_RESULTS_ATTR_GIT_COMMIT, as_git_describe());
-    attr_str(&w, f, AS_RESULTS_ATTR_CONFIG, run->config_text ? run->config_text : "");
-    attr_str(&w, f, AS_RESULTS_ATTR_CONFIG_PATH, run->config_path ? run->config_path : "");
-    attr_str(&w, f, AS_RESULTS_ATTR_COMMAND_LINE, run->command_line ? run->command_line : "");
-    attr_str(&w, f, AS_RESULTS_ATTR_START_TIME, run->start_time ? run->start_time : "");
-    attr_str(&w, f, AS_RESULTS_ATTR_END_TIME, run->end_time ? run->end_time : "");
-    attr_i64(&w, f, AS_RESULTS_ATTR_MPI_SIZE, run->mpi_size);
-    if (run->sweep_part && run->sweep_part[0])
-        attr_str(&w, f, AS_RESULTS_ATTR_SWEEP_PART, run->sweep_part);
-    if (run->sweep_skipped && run->sweep_skipped[0])
-        attr_str(&w, f, AS_RESULTS_ATTR_SWEEP_SKIPPED, run->sweep_skipped);
+    return 0;
+}
 
-    hid_t rg = make_group(&w, f, AS_RESULTS_GROUP_RUN);
+/* The file image HDF5 built in memory, to tmp: every write and the fsync checked, so a full disk,
+ * a quota, an I/O error or a file size limit is an error naming the file and the reason (HDF5's
+ * own close of a file it failed to write crashes HDF5 1.10 at exit). */
+static void save_image(struct wr *w, hid_t f, const char *tmp)
+{
+    if (w->failed)
+        return;
+    ssize_t n = H5Fget_file_image(f, NULL, 0);
+    if (n < 0) {
+        wr_fail(w, "taking its image", 0);
+        return;
+    }
+    unsigned char *img = as_xmalloc((size_t)n);
+    if (H5Fget_file_image(f, img, (size_t)n) != n) {
+        wr_fail(w, "taking its image", 0);
+    } else {
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666), e = fd < 0 ? errno : 0;
+        if (!e)
+            e = write_all(fd, img, (size_t)n);
+        if (!e && fsync(fd))
+            e = errno;
+        if (fd >= 0 && close(fd) && !e)
+            e = errno;
+        if (e) {
+            w->failed = 1;
+            as_error_set(w->err, AS_ERR_IO, "cannot write results file '%s': %s", tmp, strerror(e));
+        }
+    }
+    free(img);
+}
+
+/* Rank 0: the whole file, built in memory (HDF5's core driver, no backing store) and saved to
+ * tmp. */
+static void write_file(struct wr *w, const char *tmp, const struct as_results_run *run,
+                       const struct as_results_model *models, int n_models)
+{
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    H5Pset_fapl_core(fapl, (size_t)1 << 20, 0);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pclose(fcpl);
+    H5Pclose(fapl);
+    if (f < 0) {
+        w->failed = 1;
+        as_error_set(w->err, AS_ERR_HDF5, "cannot create results file '%s' in memory", tmp);
+        return;
+    }
+    attr_str(w, f, AS_RESULTS_ATTR_TOOL, AS_RESULTS_TOOL_NAME);
+    attr_str(w, f, AS_RESULTS_ATTR_TOOL_VERSION, as_version());
+    attr_str(w, f, AS_RESULTS_ATTR_GIT_COMMIT, as_git_describe());
+    attr_str(w, f, AS_RESULTS_ATTR_CONFIG, run->config_text ? run->config_text : "");
+    attr_str(w, f, AS_RESULTS_ATTR_CONFIG_PATH, run->config_path ? run->config_path : "");
+    attr_str(w, f, AS_RESULTS_ATTR_COMMAND_LINE, run->command_line ? run->command_line : "");
+    attr_str(w, f, AS_RESULTS_ATTR_START_TIME, run->start_time ? run->start_time : "");
+    attr_str(w, f, AS_RESULTS_ATTR_END_TIME, run->end_time ? run->end_time : "");
+    attr_i64(w, f, AS_RESULTS_ATTR_MPI_SIZE, run->mpi_size);
+    if (run->sweep_part && run->sweep_part[0])
+        attr_str(w, f, AS_RESULTS_ATTR_SWEEP_PART, run->sweep_part);
+    if (run->sweep_skipped && run->sweep_skipped[0])
+        attr_str(w, f, AS_RESULTS_ATTR_SWEEP_SKIPPED, run->sweep_skipped);
+    attr_i64(w, f, AS_RESULTS_ATTR_UNITS_COMPUTED, run->units_computed);
+    attr_i64(w, f, AS_RESULTS_ATTR_UNITS_REUSED, run->units_reused);
+    attr_str(w, f, AS_RESULTS_ATTR_FAILED_MODELS, run->failed_models ? run->failed_models : "");
+
+    hid_t rg = make_group(w, f, AS_RESULTS_GROUP_RUN);
     if (rg >= 0) {
         hsize_t n = (hsize_t)run->mpi_size;
-        hid_t d1 = make_dataset(&w, rg, AS_RESULTS_DSET_RANK_BUSY, H5T_IEEE_F64LE, 1, &n);
-        hid_t d2 = make_dataset(&w, rg, AS_RESULTS_DSET_RANK_BYTES, H5T_IEEE_F64LE, 1, &n);
-        hid_t d3 = make_dataset(&w, rg, AS_RESULTS_DSET_RANK_UNITS, H5T_STD_I64LE, 1, &n);
-        if (w.rank == 0 && d1 >= 0 && d2 >= 0 && d3 >= 0) {
-            WR_CHECK(&w, H5Dwrite(d1, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, run->rank_busy), "busy");
-            WR_CHECK(&w, H5Dwrite(d2, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, run->rank_bytes), "bytes");
-            WR_CHECK(&w, H5Dwrite(d3, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, run->rank_units), "units");
+        static const char *const names[] = { AS_RESULTS_DSET_RANK_BUSY, AS_RESULTS_DSET_RANK_BYTES,
+                                             AS_RESULTS_DSET_RANK_UNITS, AS_RESULTS_DSET_RANK_OPENS };
+        static const char *const desc[] = { "seconds each rank spent computing units and prepass rounds",
+                                            "input bytes each rank read", "units each rank computed",
+                                            "input files each rank opened (tensors and digests)" };
+        const void *vals[] = { run->rank_busy, run->rank_bytes, run->rank_units, run->rank_opens };
+        for (int k = 0; k < 4; k++) {
+            if (!vals[k])
+                continue;
+            int i64 = k >= 2;
+            hid_t d = make_dataset(w, rg, names[k], i64 ? H5T_STD_I64LE : H5T_IEEE_F64LE, 1, &n);
+            if (d < 0)
+                break;
+            WR_CHECK(w, H5Dwrite(d, i64 ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, vals[k]),
+                     names[k]);
+            attr_str(w, d, AS_RESULTS_ATTR_DESCRIPTION, desc[k]);
+            H5Dclose(d);
         }
-        attr_str(&w, d1, AS_RESULTS_ATTR_DESCRIPTION, "seconds each rank spent computing units and prepass rounds");
-        attr_str(&w, d2, AS_RESULTS_ATTR_DESCRIPTION, "input bytes each rank read");
-        attr_str(&w, d3, AS_RESULTS_ATTR_DESCRIPTION, "units each rank computed");
-        if (d1 >= 0) H5Dclose(d1);
-        if (d2 >= 0) H5Dclose(d2);
-        if (d3 >= 0) H5Dclose(d3);
         H5Gclose(rg);
     }
-    hid_t models_g = make_group(&w, f, AS_RESULTS_GROUP_MODELS);
-    for (int i = 0; i < n_models && models_g >= 0 && !w.failed; i++) {
+    hid_t models_g = make_group(w, f, AS_RESULTS_GROUP_MODELS);
+    for (int i = 0; i < n_models && models_g >= 0 && !w->failed; i++) {
         const struct as_results_model *m = &models[i];
-        hid_t mg = make_group(&w, models_g, m->name);
+        hid_t mg = make_group(w, models_g, m->name);
         if (mg < 0)
             break;
-        attr_i64(&w, mg, AS_RESULTS_ATTR_N_LAYERS, m->n_layers);
-        attr_i64(&w, mg, AS_RESULTS_ATTR_N_HEADS, m->n_heads);
-        attr_i64(&w, mg, AS_RESULTS_ATTR_SEQ_LEN, m->seq_len);
-        write_attrs(&w, mg, m->attrs, m->n_attrs);
-        hid_t ls = make_scale(&w, mg, AS_RESULTS_DIM_LAYER, AS_RESULTS_DIM_LAYER, m->n_layers, "layer index (0-based)");
-        hid_t hs = make_scale(&w, mg, AS_RESULTS_DIM_HEAD, AS_RESULTS_DIM_HEAD, m->n_heads, "head index (0-based)");
-        for (int s = 0; s < m->n_stages && !w.failed; s++)
-            write_stage(&w, mg, m, &m->stages[s], ls, hs);
+        attr_str(w, mg, AS_RESULTS_ATTR_STATUS, m->error ? AS_RESULTS_STATUS_FAILED : AS_RESULTS_STATUS_OK);
+        if (m->error) { /* what it was given, and why it failed: no value that pretends to be one */
+            attr_str(w, mg, AS_RESULTS_ATTR_ERROR, m->error);
+            write_attrs(w, mg, m->attrs, m->n_attrs);
+            H5Gclose(mg);
+            continue;
+        }
+        attr_i64(w, mg, AS_RESULTS_ATTR_N_LAYERS, m->n_layers);
+        attr_i64(w, mg, AS_RESULTS_ATTR_N_HEADS, m->n_heads);
+        attr_i64(w, mg, AS_RESULTS_ATTR_SEQ_LEN, m->seq_len);
+        write_attrs(w, mg, m->attrs, m->n_attrs);
+        hid_t ls = make_scale(w, mg, AS_RESULTS_DIM_LAYER, AS_RESULTS_DIM_LAYER, m->n_layers, "layer index (0-based)");
+        hid_t hs = make_scale(w, mg, AS_RESULTS_DIM_HEAD, AS_RESULTS_DIM_HEAD, m->n_heads, "head index (0-based)");
+        for (int s = 0; s < m->n_stages && !w->failed; s++)
+            write_stage(w, mg, m, &m->stages[s], ls, hs);
         if (ls >= 0) H5Dclose(ls);
         if (hs >= 0) H5Dclose(hs);
         H5Gclose(mg);
     }
     if (models_g >= 0)
         H5Gclose(models_g);
-    /* agree before marking complete: a rank that failed must not let the file claim completeness */
-    int bad = w.failed, any_bad = 0;
-    MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, comm);
-    if (!any_bad && run->complete)
-        attr_i64(&w, f, AS_RESULTS_ATTR_COMPLETE, 1);
-    H5Tclose(w.str_t);
-    if (H5Fclose(f) < 0 && !w.failed) {
-        w.failed = 1;
-        as_error_set(err, AS_ERR_HDF5, "cannot close results file '%s'", tmp);
-    }
-    bad = w.failed;
-    MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, comm);
-    if (any_bad) {
-        if (!w.failed)
-            as_error_set(err, AS_ERR_HDF5, "cannot write results file '%s' (another rank failed)", tmp);
-        return -1;
-    }
+    /* complete only when every unit of every model was written; 0 with failed models */
+    if (!w->failed)
+        attr_i64(w, f, AS_RESULTS_ATTR_COMPLETE, run->complete ? 1 : 0);
+    if (!w->failed && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
+        wr_fail(w, "flushing it", 0);
+    save_image(w, f, tmp);
+    if (H5Fclose(f) < 0 && !w->failed)
+        wr_fail(w, "closing it", 0);
+}
+
+int as_results_write_all(MPI_Comm comm, const char *path, const struct as_results_run *run,
+                         const struct as_results_model *models, int n_models, struct as_error *err)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.partial", path);
+    struct wr w = { err, 0, as_mpi_rank(comm), -1, tmp };
     int rc = 0;
-    /* test hook (tests/resume_kill.sh): hold the finished .partial file so a kill lands here */
-    const char *hold = getenv("ATTNSTAT_TEST_HOLD_WRITE");
-    if (hold && atoi(hold) > 0)
-        sleep((unsigned)atoi(hold));
-    if (w.rank == 0 && rename(tmp, path) != 0)
-        rc = as_error_set(err, AS_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
-    if (rc && w.rank != 0)
-        as_error_set(err, AS_ERR_IO, "cannot rename '%s' to '%s'", tmp, path);
-    return rc;
+    if (w.rank == 0) {
+        if (as_mkdir_parent(path)) {
+            rc = as_error_set(err, AS_ERR_IO, "cannot create the folder of results file '%s': %s", path,
+                              strerror(errno));
+        } else {
+            struct as_results_h5_quiet q;
+            as_results_h5_quiet_begin(&q);
+            w.str_t = H5Tcopy(H5T_C_S1);
+            H5Tset_size(w.str_t, H5T_VARIABLE);
+            H5Tset_cset(w.str_t, H5T_CSET_UTF8);
+            write_file(&w, tmp, run, models, n_models);
+            H5Tclose(w.str_t);
+            as_results_h5_quiet_end(&q);
+            rc = w.failed ? -1 : 0;
+            if (rc)
+                unlink(tmp); /* nothing half-written is left; the journal keeps the work */
+        }
+        /* test hook (tests/resume_kill.sh): hold the finished .partial file so a kill lands here */
+        const char *hold = getenv("ATTNSTAT_TEST_HOLD_WRITE");
+        if (!rc && hold && atoi(hold) > 0)
+            sleep((unsigned)atoi(hold));
+        if (!rc && rename(tmp, path) != 0)
+            rc = as_error_set(err, AS_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    }
+    /* every rank learns rank 0's outcome */
+    int st = rc ? (int)err->status : 0;
+    AS_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, comm));
+    if (!st)
+        return 0;
+    AS_MPI(MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, 0, comm));
+    err->status = (enum as_status)st;
+    return -1;
 }

@@ -32,6 +32,8 @@ struct as_results_stage {
     const unsigned char *model_block;
     const struct as_attr *attrs;
     int n_attrs;
+    const char *key;               /* AS_RESULTS_ATTR_KEY, or NULL */
+    const char *summary;           /* AS_RESULTS_ATTR_STAGE_SUMMARY, or NULL */
 };
 
 struct as_results_model {
@@ -42,6 +44,7 @@ struct as_results_model {
     int n_attrs;
     const struct as_results_stage *stages;
     int n_stages;
+    const char *error;             /* NULL: status ok; else the model failed (no scales, no stages) */
 };
 
 struct as_results_run {
@@ -57,10 +60,17 @@ struct as_results_run {
     int complete;
     const char *sweep_part;        /* --models selection of an array-mode part, or "" */
     const char *sweep_skipped;     /* sweep combinations left out (missing: skip), or "" */
+    int64_t units_computed, units_reused;
+    const char *failed_models;     /* newline-separated, or "" */
+    const int64_t *rank_opens;     /* (mpi_size,) */
 };
 
-/* COLLECTIVE over comm: create OUTPUT.partial, write everything, close, rename to OUTPUT (rank 0).
- * Every rank passes identical metadata and rows. Errors are agreed on before returning. */
+/* COLLECTIVE over comm: rank 0 creates OUTPUT.partial, writes everything, closes it and renames it
+ * to OUTPUT; the other ranks wait for its status. Every rank passes identical metadata and rows
+ * (complete after the gather). The results are small (L x H numbers per field), so one writer
+ * costs nothing, and a write that fails (ENOSPC, EDQUOT, EIO, EFBIG) comes back as an error on
+ * every rank instead of leaving ranks in HDF5's collective metadata flush; the partial file is
+ * then removed. Errors name the file and strerror. complete = 1 only when run->complete. */
 int as_results_write_all(MPI_Comm comm, const char *path, const struct as_results_run *run,
                          const struct as_results_model *models, int n_models, struct as_error *err);
 

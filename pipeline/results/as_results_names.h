@@ -37,6 +37,12 @@
 #define AS_RESULTS_ATTR_MERGED_FROM "merged_from"   /* string (merged files): the part files,
                                                      * newline-joined, in command-line order */
 #define AS_RESULTS_ATTR_MERGE_TIME "merge_time"     /* string (merged files): UTC ISO 8601 of the merge */
+#define AS_RESULTS_ATTR_UNITS_COMPUTED "units_computed" /* int64: (model, layer) units this run computed
+                                                       * (a stage of them at least) */
+#define AS_RESULTS_ATTR_UNITS_REUSED "units_reused" /* int64: units every stage of which came from the
+                                                     * journal or the results file of an earlier run */
+#define AS_RESULTS_ATTR_FAILED_MODELS "failed_models" /* string: the models that failed (on_error: skip),
+                                                       * one per line, not newline-terminated; "" none */
 #define AS_RESULTS_ATTR_SUMMARY "summary"           /* string: a summary-log text; no attnstat version
                                                      * writes it, `attnstat summary` prints it if present */
 
@@ -46,6 +52,8 @@
 #define AS_RESULTS_DSET_RANK_BUSY "rank_busy_seconds"    /* float64 (mpi_size,): seconds computing */
 #define AS_RESULTS_DSET_RANK_BYTES "rank_bytes_read"     /* float64 (mpi_size,): input bytes read */
 #define AS_RESULTS_DSET_RANK_UNITS "rank_units"          /* int64 (mpi_size,): units computed */
+#define AS_RESULTS_DSET_RANK_OPENS "rank_files_opened"   /* int64 (mpi_size,): input files each rank
+                                                          * opened (tensors, digests) */
 #define AS_RESULTS_GROUP_PARTS "parts"                   /* merged files: /run/parts/<i>/, part i's /run
                                                           * with the attributes below */
 #define AS_RESULTS_ATTR_PART_FILE "file"                 /* string: the part's path as given to merge */
@@ -63,12 +71,25 @@
 #define AS_RESULTS_ATTR_MODEL_ID "model_id"         /* string: model id of a root: model (e.g. bigscience/bloom) */
 #define AS_RESULTS_ATTR_MODEL_SEQ_LEN "model_seq_len" /* int64: the seq_len: key of a root: model */
 #define AS_RESULTS_ATTR_DATASET "dataset"           /* string: dataset: key of a root: model */
+#define AS_RESULTS_ATTR_STATUS "status"             /* string: AS_RESULTS_STATUS_OK, or _FAILED (on_error:
+                                                     * skip): then the group has no datasets */
+#define AS_RESULTS_STATUS_OK "ok"
+#define AS_RESULTS_STATUS_FAILED "failed"
+#define AS_RESULTS_ATTR_ERROR "error"               /* string (failed models): the one-line message */
 /* Per-input attributes: the prefix followed by the tensor name (e.g. "input:qk_mean"). */
 #define AS_RESULTS_ATTR_INPUT_PREFIX "input:"       /* string: the tensor's file path or synthetic spec */
 #define AS_RESULTS_ATTR_INPUT_DIGEST_PREFIX "input_digest:" /* string: "<digest> full|sampled size=N
                                                              * mtime_ns=N" of the input file */
 #define AS_RESULTS_ATTR_INPUT_KEY_PREFIX "input_key:" /* string: the key inside a dict-like file; absent
                                                        * when the file holds one tensor */
+
+/* ---- /models/<model>/<stage>: besides the stage's own attributes (its options, ...) */
+
+#define AS_RESULTS_ATTR_KEY "key"                   /* string, 32 hex digits: the (model, stage) key of
+                                                     * pipeline/plan, what determines these results;
+                                                     * `run --resume` reuses a group whose key matches */
+#define AS_RESULTS_ATTR_STAGE_SUMMARY "summary"     /* string: the summary-log lines of this stage on
+                                                     * this model */
 
 /* ---- datasets and dimension scales */
 

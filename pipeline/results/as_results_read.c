@@ -652,3 +652,151 @@ int as_results_field_i64(const struct as_results_file *r, const char *model, con
 {
     return field_read(r, model, stage, field, H5T_NATIVE_INT64, v, n, err);
 }
+
+/* ---- a stage group taken whole */
+
+int as_results_attr_kind(const struct as_results_file *r, const struct as_results_obj *at, const char *name,
+                         enum as_attr_kind *kind, struct as_error *err)
+{
+    struct as_results_h5_quiet q;
+    as_results_h5_quiet_begin(&q);
+    hid_t obj, a, sp = -1, t = -1;
+    char *where;
+    int rc = attr_open(r, at, name, &obj, &a, &where, err);
+    if (rc > 0) {
+        sp = H5Aget_space(a);
+        t = H5Aget_type(a);
+        H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+        H5S_class_t scls = sp >= 0 ? H5Sget_simple_extent_type(sp) : H5S_NO_CLASS;
+        if (cls == H5T_STRING && scls == H5S_SCALAR)
+            *kind = AS_ATTR_STR;
+        else if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && scls == H5S_SCALAR)
+            *kind = cls == H5T_INTEGER ? AS_ATTR_I64 : AS_ATTR_F64;
+        else if (cls == H5T_FLOAT && scls == H5S_SIMPLE && H5Sget_simple_extent_ndims(sp) == 1)
+            *kind = AS_ATTR_F64VEC;
+        else
+            rc = -1;
+    }
+    if (t >= 0)
+        H5Tclose(t);
+    if (sp >= 0)
+        H5Sclose(sp);
+    attr_close(obj, a, where);
+    as_results_h5_quiet_end(&q);
+    return rc;
+}
+
+void as_results_stage_copy_release(struct as_results_stage_copy *c)
+{
+    if (!c)
+        return;
+    for (int k = 0; k < AS_STAGE_MAX_ATTRS; k++)
+        free(c->vecs[k]);
+    free(c->log);
+    memset(c, 0, sizeof *c);
+}
+
+/* One field into its place in every row (per-layer) or in the model block. 1, 0 (shape or type
+ * differs), -1. */
+static int load_field(const struct as_results_file *r, const char *model, const char *stage, const struct as_field *f,
+                      size_t off, size_t row_size, int64_t n_layers, unsigned char *rows, unsigned char *block,
+                      struct as_error *err)
+{
+    struct as_results_field_info fi;
+    int rc = as_results_field_info(r, model, stage, f->name, &fi, err);
+    if (rc <= 0)
+        return rc;
+    int nd = f->per_layer + f->ndim;
+    if (fi.type != f->type || fi.ndim != nd || (f->per_layer && fi.dims[0] != n_layers))
+        return 0;
+    for (int d = 0; d < f->ndim; d++)
+        if (fi.dims[f->per_layer + d] != f->dims[d])
+            return 0;
+    size_t per = (size_t)as_field_count(f), n = (size_t)fi.count;
+    unsigned char *tmp = as_xcalloc(n, 8);
+    rc = f->type == AS_FTYPE_I64 ? as_results_field_i64(r, model, stage, f->name, (int64_t *)(void *)tmp, n, err)
+                                 : as_results_field_f64(r, model, stage, f->name, (double *)(void *)tmp, n, err);
+    if (!rc) {
+        if (f->per_layer)
+            for (int64_t l = 0; l < n_layers; l++)
+                memcpy(rows + (size_t)l * row_size + off, tmp + (size_t)l * per * 8, per * 8);
+        else
+            memcpy(block + off, tmp, per * 8);
+    }
+    free(tmp);
+    return rc ? -1 : 1;
+}
+
+static int load_attr(const struct as_results_file *r, const struct as_results_obj *at, const char *name,
+                     struct as_results_stage_copy *c, struct as_error *err)
+{
+    enum as_attr_kind kind;
+    int rc = as_results_attr_kind(r, at, name, &kind, err);
+    if (rc <= 0)
+        return rc;
+    if (c->n_attrs == AS_STAGE_MAX_ATTRS)
+        return 0;
+    int k = c->n_attrs;
+    struct as_attr *a = &c->attrs[k];
+    memset(a, 0, sizeof *a);
+    as_strlcpy(c->names[k], name, sizeof c->names[k]);
+    a->name = c->names[k];
+    a->kind = kind;
+    char *str = NULL;
+    size_t n = 0;
+    switch (kind) {
+    case AS_ATTR_STR:
+        rc = as_results_attr_str(r, at, name, &str, err);
+        if (rc == 1 && strlen(str) >= sizeof a->str)
+            rc = 0; /* longer than an attribute holds: not the stage's */
+        if (rc == 1)
+            as_strlcpy(a->str, str, sizeof a->str);
+        free(str);
+        break;
+    case AS_ATTR_I64:
+        rc = as_results_attr_i64(r, at, name, &a->i64, err);
+        break;
+    case AS_ATTR_F64:
+        rc = as_results_attr_f64(r, at, name, &a->f64, 1, &n, err);
+        break;
+    default:
+        rc = as_results_attr_f64(r, at, name, NULL, 0, &n, err);
+        if (rc == 1) {
+            c->vecs[k] = as_xcalloc(n, sizeof *c->vecs[k]);
+            rc = as_results_attr_f64(r, at, name, c->vecs[k], n, &n, err);
+            a->vec = c->vecs[k];
+            a->n = (int64_t)n;
+        }
+        break;
+    }
+    if (rc == 1)
+        c->n_attrs++;
+    return rc;
+}
+
+int as_results_load_stage(const struct as_results_file *r, const char *model, const char *stage,
+                          const struct as_field *fields, int n_fields, int64_t n_layers, unsigned char *rows,
+                          unsigned char *model_block, struct as_results_stage_copy *copy, struct as_error *err)
+{
+    memset(copy, 0, sizeof *copy);
+    size_t row_size = as_schema_row_size(fields, n_fields);
+    int rc = 1;
+    for (int k = 0; k < n_fields && rc == 1; k++)
+        rc = load_field(r, model, stage, &fields[k], as_schema_offset(fields, n_fields, k), row_size, n_layers, rows,
+                        model_block, err);
+    struct as_results_obj at = { model, stage, NULL };
+    struct as_results_list names = AS_RESULTS_LIST_INIT;
+    if (rc == 1 && as_results_attr_names(r, &at, &names, err))
+        rc = -1;
+    for (int k = 0; k < names.n && rc == 1; k++)
+        if (strcmp(names.v[k], AS_RESULTS_ATTR_KEY) && strcmp(names.v[k], AS_RESULTS_ATTR_STAGE_SUMMARY))
+            rc = load_attr(r, &at, names.v[k], copy, err);
+    as_results_list_release(&names);
+    if (rc == 1 && as_results_attr_str(r, &at, AS_RESULTS_ATTR_STAGE_SUMMARY, &copy->log, err) < 0)
+        rc = -1;
+    if (rc == 1 && !copy->log)
+        copy->log = as_xstrdup("");
+    if (rc != 1)
+        as_results_stage_copy_release(copy);
+    return rc;
+}

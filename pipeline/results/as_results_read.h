@@ -131,6 +131,33 @@ int as_results_field_f64(const struct as_results_file *r, const char *model, con
 int as_results_field_i64(const struct as_results_file *r, const char *model, const char *stage, const char *field,
                          int64_t *v, size_t n, struct as_error *err);
 
+/* ---- a stage group taken whole, for `run --resume` (pipeline/run/as_reuse.c) */
+
+/* The kind of attribute `name` of `at`: AS_ATTR_STR (a string), AS_ATTR_I64 or AS_ATTR_F64 (a
+ * scalar integer or float), AS_ATTR_F64VEC (a 1-D numeric list). 1, 0 absent, -1 another kind. */
+int as_results_attr_kind(const struct as_results_file *r, const struct as_results_obj *at, const char *name,
+                         enum as_attr_kind *kind, struct as_error *err);
+
+/* What a stage group holds besides its datasets: the stage's attributes (without the key and the
+ * summary), as they were written, and its summary-log lines. Owned; as_results_stage_copy_release. */
+struct as_results_stage_copy {
+    struct as_attr attrs[AS_STAGE_MAX_ATTRS];
+    int n_attrs;
+    char names[AS_STAGE_MAX_ATTRS][64]; /* storage of attrs[k].name */
+    double *vecs[AS_STAGE_MAX_ATTRS];   /* storage of attrs[k].vec, owned */
+    char *log;                          /* the summary lines, owned ("" when absent) */
+};
+void as_results_stage_copy_release(struct as_results_stage_copy *c);
+
+/* Load /models/<model>/<stage> into the caller's buffers laid out by the schema (fields, n_fields):
+ * rows (n_layers rows of as_schema_row_size bytes) and model_block (as_schema_model_size bytes),
+ * bit for bit as written, and its attributes and summary into *copy. 1 loaded; 0 when the group
+ * does not hold exactly that schema (a field missing, of another type or shape: then nothing is
+ * to be reused); -1 read error. */
+int as_results_load_stage(const struct as_results_file *r, const char *model, const char *stage,
+                          const struct as_field *fields, int n_fields, int64_t n_layers, unsigned char *rows,
+                          unsigned char *model_block, struct as_results_stage_copy *copy, struct as_error *err);
+
 /* ---- the one serial update */
 
 /* Record figures made from the closed results file at `path`: root attribute `figures` (variable-

@@ -5,10 +5,12 @@
  * depend on the rank count. */
 #include "as_driver.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "as_mpi.h"
 #include "as_plot.h"
@@ -26,6 +28,8 @@ static void run_release(struct as_run *r)
             as_exec_release(&rs->ex);
             free(rs->rows);
             free(rs->model_block);
+            as_results_stage_copy_release(rs->copy);
+            free(rs->copy);
         }
     free(r->st);
     free(r->fail_layer);
@@ -75,7 +79,7 @@ static void replay_row(int model, int stage, void *arg)
 }
 
 /* Journal replay: the rows of finished (model, stage, layer)s in place, found by key whatever the
- * models' order or names; the rest re-assigned over this run's ranks. */
+ * models' order or names. */
 static void replay_journal(struct as_run *r)
 {
     struct as_jrec rec;
@@ -84,7 +88,6 @@ static void replay_journal(struct as_run *r)
     while (as_journal_next(&r->journal, &rec))
         if (rec.kind == AS_JREC_UNIT)
             as_plan_mark_done(&r->plan, rec.key, rec.index, rec.len, replay_row, &rp);
-    as_plan_reassign(&r->plan);
 }
 
 /* COLLECTIVE: every rank ends up with every row (rows of other ranks' units are zero here). */
@@ -128,10 +131,17 @@ static int write_log(const char *path, const char *text, struct as_error *err)
 {
     FILE *f = fopen(path, "w");
     if (!f)
-        return as_error_set(err, AS_ERR_IO, "cannot write summary log '%s'", path);
-    fputs(text, f);
-    if (fclose(f))
-        return as_error_set(err, AS_ERR_IO, "cannot write summary log '%s'", path);
+        return as_error_set(err, AS_ERR_IO, "cannot write summary log '%s': %s", path, strerror(errno));
+    int bad = fputs(text, f) < 0 || fflush(f) || fsync(fileno(f));
+    int e = errno;
+    if (fclose(f) && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        unlink(path);
+        return as_error_set(err, AS_ERR_IO, "cannot write summary log '%s': %s", path, strerror(e));
+    }
     return 0;
 }
 
@@ -141,6 +151,9 @@ struct write_desc {
     struct as_results_stage *rs;   /* (n_models * n_stages,) */
     struct as_attr (*attrs)[4 * AS_MAX_TENSORS + 6];
     char (*names)[4 * AS_MAX_TENSORS + 6][96];
+    char (*keys)[AS_MAX_STAGES][33]; /* (n_models,) the stages' keys in hex */
+    struct as_strbuf failed;       /* names of the failed models, one per line */
+    int n_failed;
 };
 
 static void describe_results(struct as_run *r, struct write_desc *w, struct as_strbuf *log)
@@ -151,24 +164,37 @@ static void describe_results(struct as_run *r, struct write_desc *w, struct as_s
     w->rs = as_xcalloc((size_t)nm * (size_t)cfg->n_stages + 1, sizeof *w->rs);
     w->attrs = as_xcalloc((size_t)nm, sizeof *w->attrs);
     w->names = as_xcalloc((size_t)nm, sizeof *w->names);
+    w->keys = as_xcalloc((size_t)nm, sizeof *w->keys);
     for (int i = 0; i < nm; i++) {
         const struct as_plan_model *mr = &r->plan.models[i];
         int na = as_summary_model_attrs(mr, cfg->full_digest, w->attrs[i], w->names[i],
                                         (int)(sizeof w->attrs[i] / sizeof w->attrs[i][0]));
         w->rm[i] = (struct as_results_model){ mr->m->name, mr->n_layers, mr->n_heads, mr->seq_len,
                                               r->plan.owner + mr->first_unit, w->attrs[i], na,
-                                              w->rs + (size_t)i * cfg->n_stages, 0 };
+                                              w->rs + (size_t)i * cfg->n_stages, 0, NULL };
+        if (mr->failed) {
+            w->rm[i].error = mr->error;
+            as_strbuf_addf(&w->failed, "%s%s", w->n_failed++ ? "\n" : "", mr->m->name);
+            continue;
+        }
         for (int s = 0; s < cfg->n_stages; s++) {
             const struct as_plan_stage *ps = &mr->st[s];
             if (!ps->active)
                 continue;
             struct as_run_stage *st = as_run_stage_of(r, i, s);
+            as_reuse_key_hex(mr->key[s], w->keys[i][s]);
+            const char *lines = st->copy ? st->copy->log : as_strbuf_str(&st->ex.log);
             w->rs[(size_t)i * cfg->n_stages + w->rm[i].n_stages++] = (struct as_results_stage){
                 cfg->stages[s].ops->name, ps->fields, ps->n_fields, ps->shape.n_layers, st->rows, st->model_block,
-                st->ex.out.attrs, st->ex.out.n_attrs };
-            as_strbuf_add(log, as_strbuf_str(&st->ex.log), st->ex.log.len);
+                st->copy ? st->copy->attrs : st->ex.out.attrs, st->copy ? st->copy->n_attrs : st->ex.out.n_attrs,
+                w->keys[i][s], lines };
+            as_strbuf_addf(log, "%s", lines);
         }
     }
+    for (int i = 0; i < nm; i++)
+        if (r->plan.models[i].failed)
+            as_strbuf_addf(log, "failed model %s (on_error: skip): %s\n", r->plan.models[i].m->name,
+                           r->plan.models[i].error);
 }
 
 static void write_desc_release(struct write_desc *w)
@@ -177,6 +203,16 @@ static void write_desc_release(struct write_desc *w)
     free(w->rs);
     free(w->attrs);
     free(w->names);
+    free(w->keys);
+    as_strbuf_release(&w->failed);
+}
+
+static const struct as_plan_model *first_failed(const struct as_plan *p)
+{
+    for (int i = 0; i < p->n_models; i++)
+        if (p->models[i].failed)
+            return &p->models[i];
+    return NULL;
 }
 
 /* What a resume found finished: units (every stage done) and unit stages. */
@@ -206,7 +242,7 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
     struct write_desc w = { 0 };
     struct as_strbuf log = AS_STRBUF_INIT;
     double *rank_busy = NULL, *rank_bytes = NULL;
-    int64_t *rank_units = NULL;
+    int64_t *rank_units = NULL, *rank_opens = NULL;
 
     if (as_inputs_probe_all(&r, err))
         goto out;
@@ -225,6 +261,10 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
     if (rc)
         goto out;
     replay_journal(&r);
+    if (opts->resume)
+        as_reuse_all(&r);
+    as_plan_reassign(&r.plan);
+    int64_t units_reused = (int64_t)(r.plan.n_units - r.plan.n_todo), units_computed = (int64_t)r.plan.n_todo;
     if (r.rank == 0 && opts->resume && opts->progress)
         report_resume(&r);
     if (as_prepass_all(&r, err) || as_units_all(&r, opts->progress, err))
@@ -239,28 +279,41 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
     describe_results(&r, &w, &log);
     if (cfg->skipped.len)
         as_strbuf_addf(&log, "skipped sweep combinations (missing: skip):\n%s", as_strbuf_str(&cfg->skipped));
-    as_summary_ranks_all(&r, &log, &rank_busy, &rank_bytes, &rank_units);
+    as_summary_ranks_all(&r, &log, &rank_busy, &rank_bytes, &rank_units, &rank_opens);
+    as_strbuf_addf(&log, "units computed %lld, reused from an earlier run %lld\n", (long long)units_computed,
+                   (long long)units_reused);
     as_iso_time(end_time, sizeof end_time);
     struct as_results_run run = { cfg->doc.text, cfg->path, opts->command_line, start_time, end_time, r.nranks,
-                                  rank_busy, rank_bytes, rank_units, 1, cfg->selection,
-                                  as_strbuf_str(&cfg->skipped) };
+                                  rank_busy, rank_bytes, rank_units, w.n_failed == 0, cfg->selection,
+                                  as_strbuf_str(&cfg->skipped), units_computed, units_reused,
+                                  as_strbuf_str(&w.failed), rank_opens };
+    /* the log first: a run whose log cannot be written leaves no results file at OUTPUT either */
+    as_strbuf_addf(&log, "results %s (%s)\n", cfg->output, w.n_failed ? "complete = 0: models failed" : "complete");
+    rc = r.rank == 0 ? write_log(cfg->log, as_strbuf_str(&log), err) : 0;
+    if (as_mpi_agree_all(comm, err))
+        goto out;
     rc = as_results_write_all(comm, cfg->output, &run, w.rm, r.plan.n_models, err);
-    if (!rc && r.rank == 0) {
-        as_strbuf_addf(&log, "results %s (complete)\n", cfg->output);
-        rc = write_log(cfg->log, as_strbuf_str(&log), err);
-        if (!rc && cfg->figures)
-            rc = as_plot_run_figures(cfg->output, cfg->figures_dir, cfg->figure_formats, err);
-    }
+    if (rc && r.rank == 0)
+        unlink(cfg->log); /* it would speak of results that are not there */
+    if (!rc && r.rank == 0 && cfg->figures)
+        rc = as_plot_run_figures(cfg->output, cfg->figures_dir, cfg->figure_formats, err);
     if (rc == 0 && r.rank != 0)
         as_error_clear(err);
-    if (!as_mpi_agree_all(comm, err))
+    if (!as_mpi_agree_all(comm, err) && w.n_failed) { /* identical on every rank */
+        as_error_set(err, AS_ERR_INPUT, "%d model%s failed (on_error: skip), the others' results are in '%s' "
+                     "(complete = 0): %s: %s; fix the input%s and run again with --resume", w.n_failed,
+                     w.n_failed == 1 ? "" : "s", cfg->output, first_failed(&r.plan)->m->name,
+                     first_failed(&r.plan)->error, w.n_failed == 1 ? "" : "s (the summary log lists them all)");
+    } else if (!err->status) {
         as_journal_remove_all(comm, &r.journal); /* the results file is complete: nothing to resume */
+    }
 out:
     as_strbuf_release(&log);
     write_desc_release(&w);
     free(rank_busy);
     free(rank_bytes);
     free(rank_units);
+    free(rank_opens);
     run_release(&r);
     return err->status ? -1 : 0;
 }

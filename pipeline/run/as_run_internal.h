@@ -17,6 +17,7 @@
 #include "as_journal.h"
 #include "as_plan.h"
 #include "as_results.h"
+#include "as_results_read.h"
 #include "as_stage.h"
 
 /* One stage on one model on this rank: the executor's building blocks (pipeline/stage/as_exec.h:
@@ -25,6 +26,8 @@ struct as_run_stage {
     struct as_exec ex;
     unsigned char *rows;           /* (n_layers, row_size), owned; complete after the gather */
     unsigned char *model_block;    /* (model_size,), owned; filled by finalize */
+    struct as_results_stage_copy *copy; /* owned: reused whole from the earlier results file
+                                    * (attributes, summary lines), or NULL */
 };
 
 /* The input tensors open on this rank: the models used last (least recently used closed first),
@@ -102,6 +105,13 @@ int as_prepass_all(struct as_run *r, struct as_error *err);
  * every rank after its unit in flight. */
 int as_units_all(struct as_run *r, int progress, struct as_error *err);
 
+/* as_reuse.c: COLLECTIVE. With --resume, the (model, stage)s whose key a stage group of the
+ * results file already at OUTPUT has are taken from it whole (rows, model block, attributes,
+ * summary lines) and marked reused in the plan; returns how many. */
+int as_reuse_all(struct as_run *r);
+/* The key as 32 hex digits (AS_RESULTS_ATTR_KEY). */
+void as_reuse_key_hex(const uint64_t key[2], char hex[33]);
+
 /* as_summary.c: the model group attributes (provenance of every input), owned by attrs/names;
  * returns how many. */
 int as_summary_model_attrs(const struct as_plan_model *mr, int full_digest, struct as_attr *attrs,
@@ -109,7 +119,7 @@ int as_summary_model_attrs(const struct as_plan_model *mr, int full_digest, stru
 /* COLLECTIVE: the per-rank lines of the summary log (busy time, units, bytes read, balance,
  * profile counters) and the per-rank arrays of /run, allocated here (nranks each). */
 void as_summary_ranks_all(struct as_run *r, struct as_strbuf *log, double **busy, double **bytes,
-                          int64_t **units);
+                          int64_t **units, int64_t **opens);
 void as_summary_fmt_bytes(char *buf, size_t n, double b);
 
 #endif

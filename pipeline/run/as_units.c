@@ -116,6 +116,9 @@ static void handle(struct as_run *r, const MPI_Status *st, int64_t *msg, struct 
 int as_units_all(struct as_run *r, int progress, struct as_error *err)
 {
     struct progress pg = { .enabled = r->rank == 0 && progress, .tty = isatty(2), .total = r->plan.n_todo };
+    /* tests only: slow every unit down, to act while a run is in flight */
+    const char *delay = getenv("ATTNSTAT_TEST_UNIT_DELAY_MS");
+    useconds_t delay_us = delay ? (useconds_t)(atoi(delay) * 1000) : 0;
     pg.t0 = pg.last_print = as_now();
     int stop = 0, *finished = as_xcalloc((size_t)r->nranks, sizeof *finished), n_finished = 0;
     int64_t msg[3] = { 0, 0, 0 };
@@ -141,6 +144,8 @@ int as_units_all(struct as_run *r, int progress, struct as_error *err)
         }
         if (stop || as_stop_requested)
             break;
+        if (delay_us)
+            usleep(delay_us);
         double t0 = as_now();
         int rc = run_unit(r, ui, err);
         r->busy += as_now() - t0;

@@ -3,7 +3,8 @@
 /models) is bitwise identical in both files (same names, shapes, dtypes, bytes); prints each
 difference otherwise. Run-dependent provenance (/run, root times) is outside /models.
 --stats-only leaves out the model attributes that name where the inputs came from (source,
-input:*, input_key:*, input_digest:*), for comparing runs over copies of the same data."""
+input:*, input_key:*, input_digest:*) and the stage groups' key (a hash of them), for comparing
+runs over copies of the same data."""
 import sys
 
 import h5py
@@ -38,6 +39,7 @@ def items(f, group):
 
 
 PROVENANCE = ("source", "input:", "input_key:", "input_digest:")
+PROVENANCE_EXACT = ("key",)
 
 
 def main():
@@ -48,7 +50,8 @@ def main():
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
         ia, ib = items(fa, group), items(fb, group)
     if stats_only:
-        keep = lambda k: not ("@" in k and k.split("@", 1)[1].startswith(PROVENANCE))
+        keep = lambda k: not ("@" in k and (k.split("@", 1)[1].startswith(PROVENANCE) or
+                                            k.split("@", 1)[1] in PROVENANCE_EXACT))
         ia = {k: v for k, v in ia.items() if keep(k)}
         ib = {k: v for k, v in ib.items() if keep(k)}
     bad = 0

@@ -261,13 +261,13 @@ static void test_results__writer_roundtrip(void)
         { .name = AS_RESULTS_ATTR_INPUT_PREFIX "qk_mean", .kind = AS_ATTR_STR, .str = "x/qk_mean.npy" },
     };
     const struct as_results_stage st = { "st", f, 4, W_L, (const unsigned char *)rows,
-                                         (const unsigned char *)edges, sattrs, 3 };
+                                         (const unsigned char *)edges, sattrs, 3, NULL, NULL };
     const int owner[W_L] = { 0, 0 };
-    const struct as_results_model model = { "m", W_L, W_H, 16, owner, mattrs, 2, &st, 1 };
+    const struct as_results_model model = { "m", W_L, W_H, 16, owner, mattrs, 2, &st, 1, NULL };
     const double busy[1] = { 1.5 }, bytes[1] = { 1024 };
     const int64_t units[1] = { W_L };
     struct as_results_run run = { "models: []\n", "c.yaml", "attnstat run c.yaml", "2026-01-01T00:00:00Z",
-                                  "2026-01-01T00:00:01Z", 1, busy, bytes, units, 1, "", "a;b" };
+                                  "2026-01-01T00:00:01Z", 1, busy, bytes, units, 1, "", "a;b", 0, 0, "", NULL };
     struct as_error err = { AS_OK, "" };
     CHECK_MSG(as_results_write_all(MPI_COMM_SELF, path, &run, &model, 1, &err) == 0, "%s", err.msg);
     CHECK(access(path, F_OK) == 0 && access(partial, F_OK) != 0);
@@ -372,13 +372,13 @@ static void test_results__writer_roundtrip(void)
         H5Fclose(h);
     }
 
-    /* an incomplete run: no `complete` at all */
+    /* an incomplete run (models failed with on_error: skip): complete = 0 */
     run.complete = 0;
     CHECK_MSG(as_results_write_all(MPI_COMM_SELF, path, &run, &model, 1, &err) == 0, "%s", err.msg);
     CHECK(as_results_open(path, &rf, &err) == 0);
     if (rf) {
         CHECK(!as_results_is_complete(rf));
-        CHECK(as_results_attr_i64(rf, NULL, AS_RESULTS_ATTR_COMPLETE, &v, &err) == 0);
+        CHECK(as_results_attr_i64(rf, NULL, AS_RESULTS_ATTR_COMPLETE, &v, &err) == 1 && v == 0);
         as_results_close(rf);
     }
 }
