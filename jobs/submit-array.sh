@@ -8,7 +8,7 @@
 #   e.g. jobs/submit-array.sh config/sweep.yaml --groups 8 -- -n 16 -t 04:00:00
 #   jobs/submit-array.sh --which     print the attnstat binary the jobs would run, and why; no jobs
 #
-# Groups balance the input bytes `attnstat validate` reports per model (longest first, each to the
+# Groups balance the input bytes `attnstat validate --json` reports per model (longest first, each to the
 # lightest group); OUT defaults to the config's output. The group lists go to OUT.groups. Prints
 # "array job A, merge job M" and, last, the line "ARRAY_JOB=A MERGE_JOB=M" for scripts.
 # The binary (jobs never build), the first of: $ATTNSTAT if set; `attnstat` on PATH (type -P: an
@@ -66,33 +66,25 @@ find_attnstat
 export ATTNSTAT
 echo "submit-array.sh: attnstat: $ATTNSTAT (from $ATTNSTAT_FROM)" >&2
 
-# the models, and per model the bytes validate reports (which also checks every input now,
-# rather than in N jobs later)
-mapfile -t models < <("$ATTNSTAT" validate "$config" --list-models) || die "attnstat validate --list-models failed"
+# the models and the bytes each reads, from `attnstat validate --json` (which also checks every
+# input now, rather than in N jobs later); jq reads it
+command -v jq > /dev/null || die "submit-array.sh needs jq (Debian: apt-get install jq)"
+json=$("$ATTNSTAT" validate "$config" --json) || die "attnstat validate '$config' failed (see above)"
+mapfile -t models < <(jq -r '.models[].name' <<<"$json")
 [ "${#models[@]}" -gt 0 ] || die "'$config' has no models"
-plan=$("$ATTNSTAT" validate "$config") || die "attnstat validate '$config' failed (see above)"
 if [ -z "$out" ]; then
-    out=$(sed -n 's/^output  *//p' <<<"$plan" | head -n 1)
-    [ -n "$out" ] || die "cannot tell the config's output: give -o OUT.h5"
+    out=$(jq -r '.output' <<<"$json")
+    [ -n "$out" ] && [ "$out" != null ] || die "cannot tell the config's output: give -o OUT.h5"
 fi
 case $out in /*) ;; *) out=$PWD/$out ;; esac
 prefix=${out%.h5}
 mkdir -p "$(dirname "$out")"
 [ "$groups" -le "${#models[@]}" ] || groups=${#models[@]}
 
-# LPT over bytes; the models of a group stay in config order
+# LPT over bytes (config order among equals); the models of a group stay in config order
 listfile=$prefix.groups
-printf '%s\n' "${models[@]}" | PLAN=$plan awk -v G="$groups" '
-    BEGIN {
-        mult["B"] = 1; mult["KB"] = 1e3; mult["MB"] = 1e6; mult["GB"] = 1e9; mult["TB"] = 1e12
-        n = split(ENVIRON["PLAN"], lines, "\n")
-        for (i = 1; i <= n; i++)
-            if (lines[i] ~ /^model .*, [0-9.]+ [KMGT]?B to read$/) {
-                nm = lines[i]; sub(/^model /, "", nm); sub(/: [0-9]+ layers x .*/, "", nm)
-                k = split(lines[i], w, " "); bytes[nm] = w[k - 3] * mult[w[k - 2]]
-            }
-    }
-    { name[NR] = $0; cost[NR] = ($0 in bytes) ? bytes[$0] : 1 }
+jq -r '.models[] | "\(.bytes)\t\(.name)"' <<<"$json" | awk -F'\t' -v G="$groups" '
+    { name[NR] = $2; cost[NR] = $1 > 0 ? $1 : 1 }
     END {
         for (i = 1; i <= NR; i++) order[i] = i
         for (i = 2; i <= NR; i++)                      # insertion sort, by cost descending
