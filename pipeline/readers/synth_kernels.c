@@ -17,7 +17,7 @@
 /* The helpers pass vectors by value, but are always inlined into the per-set functions, whose
  * own arguments are scalars and pointers: no ABI is involved. */
 #pragma GCC diagnostic ignored "-Wpsabi"
-#define AI static inline __attribute__((always_inline))
+#define AI static inline __attribute__((always_inline)) SK_ATTR /* SK_ATTR: the vector ABI of the instantiation (clang) */
 
 /* one instance of every kernel per instruction set */
 struct synth_kern {
