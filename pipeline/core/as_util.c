@@ -69,8 +69,12 @@ int as_add_i64(int64_t a, int64_t b, int64_t *out)
 
 __attribute__((noreturn)) static void oom(size_t n, size_t size, const char *file, int line)
 {
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes))
+        as_fatal(AS_EXIT_NOMEM, "out of memory: %zu x %zu bytes (more than the address space) at %s:%d", n, size,
+                 file, line);
     as_fatal(AS_EXIT_NOMEM, "out of memory: %zu bytes at %s:%d (give each rank more memory, then run again with --resume)",
-             n * size, file, line);
+             bytes, file, line);
 }
 
 void *as_xmalloc_at(size_t size, const char *file, int line)
@@ -93,7 +97,7 @@ void *as_xrealloc_at(void *p, size_t n, size_t size, const char *file, int line)
 {
     size_t bytes;
     if (__builtin_mul_overflow(n, size, &bytes))
-        as_fatal(AS_EXIT_NOMEM, "out of memory: %zu x %zu bytes overflow at %s:%d", n, size, file, line);
+        oom(n, size, file, line);
     void *q = realloc(p, bytes ? bytes : 1);
     if (!q)
         oom(n, size, file, line);

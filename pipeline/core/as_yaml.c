@@ -63,6 +63,8 @@ static int build(struct as_ydoc *doc, yaml_parser_t *p, struct as_error *err)
     struct as_ynode *root = NULL;
     while (!done) {
         if (!yaml_parser_parse(p, &ev)) {
+            if (p->error == YAML_MEMORY_ERROR)
+                as_fatal(AS_EXIT_NOMEM, "out of memory: libyaml failed to allocate while parsing '%s'", doc->file);
             as_error_set(err, AS_ERR_CONFIG, "%s:%lu:%lu: invalid YAML: %s%s%s", doc->file,
                          (unsigned long)p->problem_mark.line + 1, (unsigned long)p->problem_mark.column + 1,
                          p->problem ? p->problem : "syntax error", p->context ? " " : "",
@@ -182,8 +184,8 @@ int as_ydoc_parse_string(struct as_ydoc *doc, const char *name, const char *text
     memcpy(doc->text, text, len);
     doc->text_len = len;
     yaml_parser_t p;
-    if (!yaml_parser_initialize(&p))
-        return as_error_set(err, AS_ERR_NOMEM, "cannot initialise the YAML parser");
+    if (!yaml_parser_initialize(&p)) /* fails only when it cannot allocate */
+        as_fatal(AS_EXIT_NOMEM, "out of memory: cannot initialise the YAML parser for '%s'", name);
     yaml_parser_set_input_string(&p, (const unsigned char *)doc->text, len);
     int rc = build(doc, &p, err);
     yaml_parser_delete(&p);

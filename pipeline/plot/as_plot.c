@@ -353,9 +353,7 @@ static int read_series(const struct ctx *c, const struct model *m, const char *s
     s->kind = kind;
     s->rows = L;
     s->cols = fi.ndim == 2 ? H : 1;
-    s->v = malloc((size_t)(s->rows * s->cols) * sizeof *s->v);
-    if (!s->v)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory reading '%s/%s'", stage, field);
+    s->v = as_xcalloc((size_t)(s->rows * s->cols), sizeof *s->v);
     if (as_results_field_f64(c->rf, m->name, stage, field, s->v, (size_t)(s->rows * s->cols), err)) {
         series_release(s);
         return -1;
@@ -560,12 +558,8 @@ int as_plot_matrix(const char *results_path, const char *model, int64_t layer, i
                      "H > %lld", model, spec, (long long)layer, (long long)head);
         goto out;
     }
-    int64_t T = ti->shape[2], nel;
-    if (as_mul_i64(T, T, &nel) || !(v = malloc((size_t)nel * sizeof *v))) {
-        as_error_set(err, AS_ERR_NOMEM, "model '%s': no memory for a %lld x %lld matrix", model, (long long)T,
-                     (long long)T);
-        goto out;
-    }
+    int64_t T = ti->shape[2]; /* T * T fits: the reader checked the shape's element count */
+    v = as_xcalloc((size_t)(T * T), sizeof *v);
     int64_t start[4] = { layer, head, 0, 0 }, count[4] = { 1, 1, T, T };
     if (as_tensor_file_read(&tf, start, count, AS_DTYPE_F64, v, err)) {
         as_error_prefix(err, "model '%s': ", model);

@@ -577,12 +577,7 @@ static void runs(const double *y, const double *sd, int64_t n, void (*fn)(const 
 static void band_run(const double *y, const double *sd, int64_t first, int64_t len, void *data)
 {
     (void)data;
-    PLFLT *px = malloc(2 * (size_t)len * sizeof *px), *py = malloc(2 * (size_t)len * sizeof *py);
-    if (!px || !py) {
-        free(px);
-        free(py);
-        return;
-    }
+    PLFLT *px = as_xcalloc(2 * (size_t)len, sizeof *px), *py = as_xcalloc(2 * (size_t)len, sizeof *py);
     for (int64_t k = 0; k < len; k++) {
         int64_t i = first + k;
         px[k] = px[2 * len - 1 - k] = (double)(i + 1);
@@ -602,12 +597,7 @@ static const char marker[] = "\xe2\x97\x8f";   /* U+25CF black circle */
 static void line_run(const double *y, const double *sd, int64_t first, int64_t len, void *data)
 {
     const int *markers = data;
-    PLFLT *px = malloc((size_t)len * sizeof *px), *py = malloc((size_t)len * sizeof *py);
-    if (!px || !py) {
-        free(px);
-        free(py);
-        return;
-    }
+    PLFLT *px = as_xcalloc((size_t)len, sizeof *px), *py = as_xcalloc((size_t)len, sizeof *py);
     for (int64_t k = 0; k < len; k++) {
         px[k] = (double)(first + k + 1);
         py[k] = y[first + k];

@@ -47,13 +47,9 @@ int as_file_digest(const char *path, int full, char *hex, int64_t *size, int64_t
     *size = (int64_t)sb.st_size;
     *mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
     enum { BLK = 65536, NSAMPLE = 16 };
-    unsigned char *buf = malloc(BLK);
+    unsigned char *buf = as_xmalloc(BLK);
     uint64_t h = as_mix64((uint64_t)sb.st_size);
     int rc = 0;
-    if (!buf) {
-        close(fd);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    }
     int64_t n_blocks = (*size + BLK - 1) / BLK;
     for (int64_t k = 0; k < n_blocks; k++) {
         int take = full || k == 0 || k == n_blocks - 1 || n_blocks <= NSAMPLE + 2;
@@ -293,9 +289,7 @@ int as_flat_read(int fd, const char *path, const struct as_tensor_info *ti, cons
     int64_t done = 0;
     void *scratch = NULL;
     if (ti->dtype != out)
-        scratch = malloc((size_t)((run < FLAT_CHUNK ? run : FLAT_CHUNK) * isz));
-    if (ti->dtype != out && !scratch)
-        return as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory for a read buffer", path);
+        scratch = as_xmalloc((size_t)((run < FLAT_CHUNK ? run : FLAT_CHUNK) * isz));
     int rc = 0;
     while (done < total) {
         int64_t elem = 0;

@@ -193,11 +193,7 @@ static void *vm_alloc(struct vm *vm, size_t n)
             fail(vm, "data.pkl needs more than %zu MiB of memory to unpickle", PT_MAX_VM_BYTES >> 20);
             return NULL;
         }
-        struct pt_chunk *c = malloc(sizeof *c + sz);
-        if (!c) {
-            as_error_set(vm->err, AS_ERR_NOMEM, "'%s': out of memory unpickling data.pkl", vm->path);
-            return NULL;
-        }
+        struct pt_chunk *c = as_xmalloc(sizeof *c + sz);
         c->next = a->head;
         c->used = 0;
         c->size = sz;
@@ -283,10 +279,7 @@ static int push(struct vm *vm, struct val v)
         if (vm->sp >= PT_MAX_STACK)
             return fail(vm, "pickle stack exceeds %d values", PT_MAX_STACK);
         size_t cap = vm->scap ? vm->scap * 2 : 256;
-        struct val *s = realloc(vm->stack, cap * sizeof *s);
-        if (!s)
-            return as_error_set(vm->err, AS_ERR_NOMEM, "'%s': out of memory unpickling data.pkl", vm->path);
-        vm->stack = s;
+        vm->stack = as_xrealloc(vm->stack, cap, sizeof *vm->stack);
         vm->scap = cap;
     }
     vm->stack[vm->sp++] = v;
@@ -329,10 +322,7 @@ static int memo_put(struct vm *vm, uint64_t idx)
     if (idx == vm->nmemo) {
         if (vm->nmemo == vm->memocap) {
             size_t cap = vm->memocap ? vm->memocap * 2 : 256;
-            struct val *m = realloc(vm->memo, cap * sizeof *m);
-            if (!m)
-                return as_error_set(vm->err, AS_ERR_NOMEM, "'%s': out of memory unpickling data.pkl", vm->path);
-            vm->memo = m;
+            vm->memo = as_xrealloc(vm->memo, cap, sizeof *vm->memo);
             vm->memocap = cap;
         }
         vm->nmemo++;
@@ -474,9 +464,7 @@ static int stab_insert(struct vm *vm, struct pt_obj *o)
 {
     if (2 * (vm->stab_n + 1) > vm->stab_cap) {
         size_t cap = vm->stab_cap ? vm->stab_cap * 2 : 64;
-        struct pt_obj **t = calloc(cap, sizeof *t);
-        if (!t)
-            return as_error_set(vm->err, AS_ERR_NOMEM, "'%s': out of memory unpickling data.pkl", vm->path);
+        struct pt_obj **t = as_xcalloc(cap, sizeof *t);
         for (size_t i = 0; i < vm->stab_cap; i++)
             if (vm->stab[i])
                 *stab_slot(t, cap, vm->stab[i]->u.st->key) = vm->stab[i];
@@ -1013,14 +1001,8 @@ int pt_pickle_load(struct pt_pickle *pk, const unsigned char *data, size_t n, co
     if (n > PT_MAX_PICKLE)
         return as_error_set(err, AS_ERR_INPUT, "'%s': data.pkl has %zu bytes (at most %zu MiB)", path, n,
                             PT_MAX_PICKLE >> 20);
-    pk->arena = calloc(1, sizeof *pk->arena);
-    if (!pk->arena)
-        return as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory unpickling data.pkl", path);
-    struct vm *vm = calloc(1, sizeof *vm);
-    if (!vm) {
-        pt_pickle_release(pk);
-        return as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory unpickling data.pkl", path);
-    }
+    pk->arena = as_xcalloc(1, sizeof *pk->arena);
+    struct vm *vm = as_xcalloc(1, sizeof *vm);
     vm->d = data;
     vm->n = n;
     vm->zip = zip;
@@ -1028,10 +1010,9 @@ int pt_pickle_load(struct pt_pickle *pk, const unsigned char *data, size_t n, co
     vm->err = err;
     vm->arena = pk->arena;
     vm->scap = 256; /* never NULL: op_tuple and op_fill take vm->stack + start */
-    vm->stack = malloc(vm->scap * sizeof *vm->stack);
+    vm->stack = as_xcalloc(vm->scap, sizeof *vm->stack);
     struct val root = { .kind = K_NONE };
-    int rc = vm->stack ? run(vm, &root)
-                       : as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory unpickling data.pkl", path);
+    int rc = run(vm, &root);
     pk->globals_used = vm->globals_used;
     free(vm->stack);
     free(vm->memo);
@@ -1130,24 +1111,15 @@ struct frame {
     size_t name_len;        /* length of this container's name */
 };
 
-static int emit(struct pt_named **out, size_t *n, size_t *cap, const char *name, const struct pt_tensor *t)
+static void emit(struct pt_named **out, size_t *n, size_t *cap, const char *name, const struct pt_tensor *t)
 {
     if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        struct pt_named *v = realloc(*out, c * sizeof *v);
-        if (!v)
-            return -1;
-        *out = v;
-        *cap = c;
+        *cap = *cap ? *cap * 2 : 16;
+        *out = as_xrealloc(*out, *cap, sizeof **out);
     }
-    char *s = malloc(strlen(name) + 1);
-    if (!s)
-        return -1;
-    memcpy(s, name, strlen(name) + 1);
-    (*out)[*n].name = s;
+    (*out)[*n].name = as_xstrdup(name);
     (*out)[*n].t = t;
     (*n)++;
-    return 0;
 }
 
 int pt_pickle_tensors(const struct pt_pickle *pk, struct pt_named **out, size_t *n, const char *path,
@@ -1155,19 +1127,14 @@ int pt_pickle_tensors(const struct pt_pickle *pk, struct pt_named **out, size_t 
 {
     struct pt_named *v = NULL;
     size_t nv = 0, cap = 0, nf = 0, visits = 0;
-    struct frame *fr = NULL;
-    char *name = malloc(PT_MAX_NAME + 1);
+    struct frame *fr = as_xcalloc(PT_MAX_DEPTH + 1, sizeof *fr);
+    char *name = as_xmalloc(PT_MAX_NAME + 1);
     int rc = -1;
     *out = NULL;
     *n = 0;
-    if (!name || !(fr = malloc((PT_MAX_DEPTH + 1) * sizeof *fr))) {
-        as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory listing tensors", path);
-        goto out;
-    }
     name[0] = '\0';
     if (pk->root_tensor) {
-        if (emit(&v, &nv, &cap, "", pk->root_tensor))
-            goto nomem;
+        emit(&v, &nv, &cap, "", pk->root_tensor);
     } else if (pk->root && pk->root->kind >= K_TUPLE && pk->root->kind <= K_DICT) {
         fr[nf++] = (struct frame){ pk->root, 0, 0 };
     }
@@ -1198,8 +1165,7 @@ int pt_pickle_tensors(const struct pt_pickle *pk, struct pt_named **out, size_t 
                 as_error_set(err, AS_ERR_INPUT, "'%s': more than %d tensor names", path, PT_MAX_TENSORS);
                 goto out;
             }
-            if (emit(&v, &nv, &cap, name, &item->u.o->u.t))
-                goto nomem;
+            emit(&v, &nv, &cap, name, &item->u.o->u.t);
         } else {
             if (nf > PT_MAX_DEPTH) {
                 as_error_set(err, AS_ERR_INPUT, "'%s': containers nested deeper than %d levels (or cyclic)", path,
@@ -1214,9 +1180,6 @@ int pt_pickle_tensors(const struct pt_pickle *pk, struct pt_named **out, size_t 
     v = NULL;
     nv = 0;
     rc = 0;
-    goto out;
-nomem:
-    as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory listing tensors", path);
 out:
     pt_named_free(v, nv);
     free(fr);

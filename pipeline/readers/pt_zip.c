@@ -131,9 +131,7 @@ struct zip_end {
 static int find_end(int fd, const char *path, int64_t size, struct zip_end *end, struct as_error *err)
 {
     int64_t tail = size < EOCD_LEN + MAX_COMMENT ? size : EOCD_LEN + MAX_COMMENT;
-    unsigned char *t = malloc((size_t)tail);
-    if (!t)
-        return as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory for the zip end records", path);
+    unsigned char *t = as_xmalloc((size_t)tail);
     if (as_pread_all(fd, t, (size_t)tail, size - tail, path, err)) {
         free(t);
         return -1;
@@ -233,9 +231,7 @@ static int parse_cd_entry(const unsigned char *cd, uint64_t cd_size, uint64_t *p
         return as_error_set(err, AS_ERR_INPUT,
                             "'%s': zip entry #%zu has an empty, overlong, non-utf-8 or control-character name",
                             path, idx);
-    e->name = malloc((size_t)nlen + 1);
-    if (!e->name)
-        return as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory for zip entry names", path);
+    e->name = as_xmalloc((size_t)nlen + 1);
     memcpy(e->name, name, nlen);
     e->name[nlen] = '\0';
     const char *nm = e->name;
@@ -337,13 +333,9 @@ int pt_zip_open(struct pt_zip *z, int fd, const char *path, struct as_error *err
         return as_error_set(err, AS_ERR_INPUT, "'%s': zip central directory size %llu does not fit %llu entries",
                             path, (unsigned long long)end.cd_size, (unsigned long long)end.count);
     int64_t cd_off = (int64_t)end.cd_off;
-    unsigned char *cd = malloc(end.cd_size ? (size_t)end.cd_size : 1);
+    unsigned char *cd = as_xmalloc((size_t)end.cd_size);
     struct pt_zip_entry **by_lho = NULL;
-    z->e = calloc((size_t)end.count, sizeof *z->e);
-    if (!cd || !z->e) {
-        as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory for the zip central directory", path);
-        goto fail;
-    }
+    z->e = as_xcalloc((size_t)end.count, sizeof *z->e);
     if (as_pread_all(fd, cd, (size_t)end.cd_size, cd_off, path, err))
         goto fail;
     uint64_t pos = 0;
@@ -405,11 +397,7 @@ int pt_zip_open(struct pt_zip *z, int fd, const char *path, struct as_error *err
             goto fail;
     }
     /* no two entries may overlap (also catches two directory entries sharing a local header) */
-    by_lho = malloc(z->n * sizeof *by_lho);
-    if (!by_lho) {
-        as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory for the zip entries", path);
-        goto fail;
-    }
+    by_lho = as_xcalloc(z->n, sizeof *by_lho);
     for (size_t i = 0; i < z->n; i++)
         by_lho[i] = &z->e[i];
     qsort(by_lho, z->n, sizeof *by_lho, cmp_lho);

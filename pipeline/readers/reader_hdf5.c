@@ -11,7 +11,11 @@
  * Files are opened read-only with the serial sec2 driver, independently on every rank, even
  * though the library is the parallel build. HDF5's automatic error printing is switched off
  * around every call here; failures become one-line messages naming the file and the dataset
- * plus the innermost reason from the HDF5 error stack. */
+ * plus the innermost reason from the HDF5 error stack.
+ * Hostile shapes: a dataset's shape is only a claim of its header (unwritten chunks read as the
+ * fill value), so a dataset must hold its data: unfiltered, every byte of it stored in the file;
+ * filtered, at least 1/H5R_MAX_EXPANSION of it (deflate's limit), else open() refuses it before
+ * any caller sizes a buffer by it (list() still shows it). */
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,7 @@
 
 #define H5R_NAME_SHOWN 120  /* bytes of a dataset path quoted in a message */
 #define H5R_NAMES_SHOWN 320 /* bytes of the dataset list in a message */
+#define H5R_MAX_EXPANSION 1032 /* data bytes per stored byte of a filtered dataset (deflate's limit) */
 
 struct as_reader {
     hid_t file, dset;
@@ -116,17 +121,11 @@ static herr_t h5_visit_cb(hid_t obj, const char *name, const h5_oinfo_t *info, v
     if (info->type != H5O_TYPE_DATASET)
         return 0;
     if (nm->n == nm->alloc) {
-        size_t a = nm->alloc ? 2 * nm->alloc : 16;
-        char **v = realloc(nm->v, a * sizeof *v);
-        if (!v)
-            return -1;
-        nm->v = v;
-        nm->alloc = a;
+        nm->alloc = nm->alloc ? 2 * nm->alloc : 16;
+        nm->v = as_xrealloc(nm->v, nm->alloc, sizeof *nm->v);
     }
     size_t len = strlen(name);
-    char *s = malloc(len + 2);
-    if (!s)
-        return -1;
+    char *s = as_xmalloc(len + 2);
     s[0] = '/';
     memcpy(s + 1, name, len + 1);
     nm->v[nm->n++] = s;
@@ -227,6 +226,33 @@ static int h5_dtype(hid_t type, enum as_dtype *dt, int *le, const char *path, co
     return as_error_set(err, AS_ERR_INPUT,
                         "'%s': dataset '%s' has %s type; only float32, float64 and float16 are supported", path,
                         name, cn);
+}
+
+/* The data of a dataset of nbytes must be stored in its file (see the top of this file). */
+static int h5_check_stored(hid_t dset, const char *path, const char *name, int64_t nbytes, struct as_error *err)
+{
+    if (nbytes == 0)
+        return 0;
+    hid_t dcpl = H5Dget_create_plist(dset);
+    int filtered = dcpl >= 0 && H5Pget_nfilters(dcpl) > 0;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    hsize_t stored = H5Dget_storage_size(dset), fsize = 0;
+    hid_t f = H5Iget_file_id(dset);
+    if (f >= 0 && H5Fget_filesize(f, &fsize) >= 0 && stored > fsize)
+        stored = fsize; /* chunk sizes are claims of the file too */
+    if (f >= 0)
+        H5Fclose(f);
+    uint64_t most = (uint64_t)stored * (filtered ? H5R_MAX_EXPANSION : 1);
+    if ((uint64_t)nbytes <= most)
+        return 0;
+    if (!filtered)
+        return as_error_set(err, AS_ERR_INPUT, "'%s': dataset '%s' needs %lld bytes but only %llu are stored in the "
+                            "file (unwritten or truncated)", path, name, (long long)nbytes,
+                            (unsigned long long)stored);
+    return as_error_set(err, AS_ERR_INPUT, "'%s': dataset '%s' needs %lld bytes, more than %d times the %llu "
+                        "compressed bytes stored in the file (unwritten or truncated)", path, name,
+                        (long long)nbytes, H5R_MAX_EXPANSION, (unsigned long long)stored);
 }
 
 /* Fill ti (and, if extra is not NULL, a layout note for `inspect`) for an open dataset.
@@ -361,9 +387,7 @@ static int h5_open(struct as_reader **out, const char *path, const char *key, st
 {
     struct h5_quiet q;
     struct h5_names nm = { 0 };
-    struct as_reader *r = calloc(1, sizeof *r);
-    if (!r)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    struct as_reader *r = as_xcalloc(1, sizeof *r);
     h5_quiet_begin(&q);
     r->file = r->dset = H5I_INVALID_HID;
     as_strlcpy(r->path, path, sizeof r->path);
@@ -393,7 +417,8 @@ static int h5_open(struct as_reader **out, const char *path, const char *key, st
     if ((r->dset = h5_dset_open(r->file, path, key, err)) < 0)
         goto fail;
     char c[H5R_NAME_SHOWN];
-    if (h5_dset_info(r->dset, path, h5_clean(c, sizeof c, key), &r->ti, NULL, err))
+    if (h5_dset_info(r->dset, path, h5_clean(c, sizeof c, key), &r->ti, NULL, err) ||
+        h5_check_stored(r->dset, path, c, r->ti.nbytes, err))
         goto fail;
     h5_names_release(&nm);
     h5_quiet_end(&q);

@@ -118,10 +118,8 @@ static int parse_header(struct as_reader *r, const char *h, struct as_error *err
 static int npy_open(struct as_reader **out, const char *path, const char *key, struct as_error *err)
 {
     (void)key;
-    struct as_reader *r = calloc(1, sizeof *r);
+    struct as_reader *r = as_xcalloc(1, sizeof *r);
     char *h = NULL;
-    if (!r)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
     as_strlcpy(r->path, path, sizeof r->path);
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
@@ -164,8 +162,8 @@ static int npy_open(struct as_reader **out, const char *path, const char *key, s
                      (long long)sb.st_size);
         goto fail;
     }
-    h = malloc(hl + 1);
-    if (!h || pread(r->fd, h, hl, hstart) != (ssize_t)hl) {
+    h = as_xmalloc((size_t)hl + 1);
+    if (pread(r->fd, h, hl, hstart) != (ssize_t)hl) {
         as_error_set(err, AS_ERR_INPUT, "'%s': cannot read .npy header", path);
         goto fail;
     }

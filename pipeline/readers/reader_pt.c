@@ -189,11 +189,7 @@ static int pt_file_open(struct pt_file *f, const char *path, struct as_error *er
                      PT_MAX_PICKLE >> 20);
         goto fail;
     }
-    unsigned char *pkl = malloc(e->size ? (size_t)e->size : 1);
-    if (!pkl) {
-        as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory for data.pkl (%lld bytes)", path, (long long)e->size);
-        goto fail;
-    }
+    unsigned char *pkl = as_xmalloc((size_t)e->size); /* bounded: the record lies inside the file */
     int rc = pt_zip_read(f->fd, path, e, pkl, err) ||
              pt_pickle_load(&f->pk, pkl, (size_t)e->size, &f->zip, path, err) ||
              pt_pickle_tensors(&f->pk, &f->t, &f->nt, path, err);
@@ -309,11 +305,7 @@ static int pt_open(struct as_reader **out, const char *path, const char *key, st
     const struct pt_zip_entry *rec = nt->t->st->rec;
     if (as_flat_check(&ti, rec->data_off + rec->size - ti.data_offset, what, err))
         goto fail;
-    struct as_reader *r = calloc(1, sizeof *r);
-    if (!r) {
-        as_error_set(err, AS_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
+    struct as_reader *r = as_xcalloc(1, sizeof *r);
     r->fd = f.fd;
     f.fd = -1; /* the reader keeps the descriptor */
     as_strlcpy(r->path, path, sizeof r->path);
@@ -375,9 +367,7 @@ static int pt_read(struct as_reader *r, const int64_t *start, const int64_t *cou
         return 0;
     }
     /* raw bytes first: CRC check and/or byte swap, then convert */
-    unsigned char *raw = isz == osz ? dst : malloc((size_t)n * isz);
-    if (!raw)
-        return as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory for a read buffer", r->path);
+    unsigned char *raw = isz == osz ? dst : as_xmalloc((size_t)n * isz);
     int rc = as_flat_read(r->fd, r->path, ti, start, count, ti->dtype, raw, err);
     if (!rc && whole) {
         uint32_t got = pt_crc32(0, raw, (size_t)n * isz);

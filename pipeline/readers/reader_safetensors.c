@@ -212,9 +212,7 @@ static int st_check_overlap(const char *path, struct st_header *h, struct as_err
 {
     if (h->n < 2)
         return 0;
-    const struct st_entry **s = malloc(h->n * sizeof *s);
-    if (!s)
-        return as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory sorting %zu tensors", path, h->n);
+    const struct st_entry **s = as_xcalloc(h->n, sizeof *s);
     for (size_t i = 0; i < h->n; i++)
         s[i] = &h->e[i];
     qsort(s, h->n, sizeof *s, st_cmp_range);
@@ -261,10 +259,7 @@ static int st_header_load(int fd, const char *path, struct st_header *h, struct 
                             path, (unsigned long long)n, ST_MAX_HEADER);
     h->data_start = 8 + (int64_t)n;
     h->data_size = size - h->data_start;
-    char *buf = malloc(n ? n : 1);
-    if (!buf)
-        return as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory for a %llu-byte safetensors header", path,
-                            (unsigned long long)n);
+    char *buf = as_xmalloc((size_t)n);
     if (pread_full(fd, buf, n, 8)) {
         free(buf);
         return as_error_set(err, AS_ERR_INPUT, "cannot read the safetensors header of '%s'", path);
@@ -280,9 +275,7 @@ static int st_header_load(int fd, const char *path, struct st_header *h, struct 
     if (!json_is_object(h->root))
         return as_error_set(err, AS_ERR_INPUT, "'%s': safetensors header is not a json object", path);
     size_t cap = json_object_size(h->root);
-    h->e = calloc(cap ? cap : 1, sizeof *h->e);
-    if (!h->e)
-        return as_error_set(err, AS_ERR_NOMEM, "'%s': out of memory for %zu tensor entries", path, cap);
+    h->e = as_xcalloc(cap, sizeof *h->e);
     const char *k;
     json_t *v;
     json_object_foreach(h->root, k, v) {
@@ -336,9 +329,7 @@ static int st_fill_info(const char *path, const struct st_header *h, const struc
 static int st_open(struct as_reader **out, const char *path, const char *key, struct as_error *err)
 {
     struct st_header h = { 0 };
-    struct as_reader *r = calloc(1, sizeof *r);
-    if (!r)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    struct as_reader *r = as_xcalloc(1, sizeof *r);
     as_strlcpy(r->path, path, sizeof r->path);
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {

@@ -163,9 +163,7 @@ static void synth_close(struct as_reader *r);
 
 static int synth_open(struct as_reader **out, const char *path, const char *key, struct as_error *err)
 {
-    struct as_reader *r = calloc(1, sizeof *r);
-    if (!r)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    struct as_reader *r = as_xcalloc(1, sizeof *r);
     if (as_synth_spec_parse(path, &r->spec, err)) {
         free(r);
         return -1;
@@ -185,12 +183,8 @@ static int synth_open(struct as_reader **out, const char *path, const char *key,
         st *= r->ti.shape[d];
     }
     r->ti.data_offset = -1;
-    r->row = malloc((size_t)as_synth_pad(r->ti.shape[r->ti.ndim - 1]) * sizeof *r->row);
-    r->state = malloc(r->gen->state_size(&r->spec) + 1);
-    if (!r->row || !r->state) {
-        synth_close(r);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for synthetic tensor '%s'", key);
-    }
+    r->row = as_xmalloc((size_t)as_synth_pad(r->ti.shape[r->ti.ndim - 1]) * sizeof *r->row);
+    r->state = as_xmalloc(r->gen->state_size(&r->spec) + 1);
     *out = r;
     return 0;
 }

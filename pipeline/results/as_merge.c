@@ -201,10 +201,7 @@ static herr_t collect_dataset(hid_t obj, const char *name, const H5O_info_t *inf
     struct names *nm = data;
     if (info->type != H5O_TYPE_DATASET)
         return 0;
-    char **v = realloc(nm->v, (size_t)(nm->n + 1) * sizeof *v);
-    if (!v)
-        return -1;
-    nm->v = v;
+    nm->v = as_xrealloc(nm->v, (size_t)nm->n + 1, sizeof *nm->v);
     nm->v[nm->n++] = as_xstrdup(name);
     return 0;
 }

@@ -6,7 +6,7 @@
  * Conventions of every function below:
  *   - HDF5's automatic error printing is off while it runs (the caller's handler is restored);
  *     errors come back as struct as_error, AS_ERR_INPUT for a file that is missing, not HDF5 or
- *     not laid out as a results file, AS_ERR_NOMEM when a read does not fit in memory.
+ *     not laid out as a results file (out of memory ends the job: pipeline/core/as_error.h).
  *   - Getters return 1 when the value was read, 0 when it is absent (err untouched), -1 when it
  *     is there but malformed or unreadable (err set).
  *   - Strings and lists they return are owned by the caller (free / as_results_list_release);

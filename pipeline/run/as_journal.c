@@ -149,7 +149,9 @@ static void load_file(const char *path, struct as_strbuf *sb)
         if (magic != JMAGIC || kind >= AS_JREC_KIND_COUNT || len > ((uint64_t)1 << 34))
             break;
         free(p);
-        p = malloc(len ? len : 1); /* a length torn by a kill may be huge: then the record is torn */
+        /* optional: a length torn by a kill may be huge; when it cannot be had, the record counts
+         * as torn (the file ends there), as when its bytes are missing */
+        p = malloc(len ? len : 1);
         if (!p || fread(p, 1, len, f) != len || jhash(h, p, len) != hv)
             break;
         if (kind == AS_JREC_HEADER)

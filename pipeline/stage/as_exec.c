@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "as_util.h"
+
 int as_exec_shape(struct as_exec *ex, const struct as_stage_ops *ops, const void *cfg,
                   const struct as_tensor_info *const *info, int64_t n_heads_hint, struct as_error *err)
 {
@@ -29,9 +31,7 @@ int as_exec_state_init(struct as_exec *ex, struct as_error *err)
     const struct as_stage_ops *ops = ex->ops;
     AS_ASSERT(!ex->state);
     size_t ss = ops->state_size ? ops->state_size(ex->cfg, &ex->shape) : 0;
-    ex->state = calloc(1, ss ? ss : 1);
-    if (!ex->state)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the state of stage %s", ops->name);
+    ex->state = as_xcalloc(1, ss);
     if (!ops->state_init)
         return 0;
     const struct as_tensor_info *ip[AS_STAGE_MAX_INPUTS] = { 0 };
@@ -103,9 +103,7 @@ static int exec_prepass(struct as_exec *ex, const char *model, struct as_tensor_
     int more = 1;
     for (int round = 0; more; round++) {
         size_t n = as_exec_prepass_count(ex, round);
-        uint64_t *acc = calloc(n ? n : 1, sizeof *acc);
-        if (!acc)
-            return as_error_set(err, AS_ERR_NOMEM, "out of memory for %zu prepass counters", n);
+        uint64_t *acc = as_xcalloc(n, sizeof *acc);
         int rc = 0;
         for (int64_t l = 0; l < ex->shape.n_layers && !rc; l++) {
             struct as_unit u;
@@ -133,10 +131,8 @@ int as_exec_model(struct as_exec *ex, const struct as_stage_ops *ops, const void
     if (as_exec_begin(ex, ops, cfg, info, n_heads_hint, err))
         return -1;
     size_t rs = ex->schema.row_size, ms = ex->schema.model_size;
-    ex->rows = calloc(ex->shape.n_layers > 0 ? (size_t)ex->shape.n_layers : 1, rs ? rs : 1);
-    ex->model_block = calloc(1, ms ? ms : 1);
-    if (!ex->rows || !ex->model_block)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the results of model '%s'", model);
+    ex->rows = as_xcalloc((size_t)(ex->shape.n_layers > 0 ? ex->shape.n_layers : 0), rs);
+    ex->model_block = as_xcalloc(1, ms);
     if (as_exec_has_prepass(ex) && exec_prepass(ex, model, in, err))
         return -1;
     for (int64_t l = 0; l < ex->shape.n_layers; l++) {

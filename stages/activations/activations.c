@@ -33,6 +33,7 @@
 
 #include "activations.h"
 #include "as_stage.h"
+#include "as_util.h"
 
 #define ACT_WHAT "stages.activations"
 /* Score rows per gemm call. Fixed, because the bits depend on it (OpenBLAS picks kernels by
@@ -122,11 +123,9 @@ static int act_configure(void **out, const struct as_ynode *n, struct as_error *
     static const char *const extra_keys[] = { "heads", "edges", "prob_bins", NULL };
     static const char *const ekeys[] = { "min", "max", "bins", NULL };
     static const char *const pkeys[] = { "min", "bins", NULL };
-    struct act_cfg *c = calloc(1, sizeof *c);
+    struct act_cfg *c = as_xcalloc(1, sizeof *c);
     double lo, hi;
     int64_t bins, pbins;
-    if (!c)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
     if (as_stage_options_parse(act_options, n, ACT_WHAT, extra_keys, c, err) ||
         get_name(n, "q", "q_acts", &c->name[ACT_Q], err) || get_name(n, "k", "k_acts", &c->name[ACT_K], err) ||
         get_name(n, "v", "v_acts", &c->name[ACT_V], err))
@@ -370,15 +369,10 @@ static int act_run(const void *cfgv, const void *state, struct as_unit *u, unsig
 
     size_t wsz = as_dtype_traits[dt_qk].size > as_dtype_traits[dt_v].size ? as_dtype_traits[dt_qk].size
                                                                            : as_dtype_traits[dt_v].size;
-    void *a = malloc((size_t)ne * wsz), *kb = malloc((size_t)ne * wsz);
-    int64_t *hc = calloc((size_t)(ACT_NIN * nb), sizeof *hc), *pc = calloc((size_t)np, sizeof *pc);
+    void *a = as_xmalloc((size_t)ne * wsz), *kb = as_xmalloc((size_t)ne * wsz);
+    int64_t *hc = as_xcalloc((size_t)(ACT_NIN * nb), sizeof *hc), *pc = as_xcalloc((size_t)np, sizeof *pc);
     struct as_act_moments mom[ACT_NIN] = { { 0, 0, 0 } }, full = { 0, 0, 0 }, full_b;
-    struct as_act_moments *head = calloc((size_t)H, sizeof *head), *head_b = calloc((size_t)H, sizeof *head_b);
-    if (!a || !kb || !hc || !pc || !head || !head_b) {
-        as_error_set(err, AS_ERR_NOMEM, "out of memory for a layer of %lld x %lld activations", (long long)dm.n,
-                     (long long)dm.D);
-        goto out;
-    }
+    struct as_act_moments *head = as_xcalloc((size_t)H, sizeof *head), *head_b = as_xcalloc((size_t)H, sizeof *head_b);
     for (int64_t b = 0; b < dm.B; b++) {
         if (take(c, u, ACT_V, &dm, b, dt_v, a, &mom[ACT_V], hc + ACT_V * nb, err) ||
             take(c, u, ACT_Q, &dm, b, dt_qk, a, &mom[ACT_Q], hc + ACT_Q * nb, err) ||

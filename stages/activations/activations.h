@@ -102,7 +102,7 @@ enum as_act_gemm {
  *                   pb NULL: no softmax (prob_counts unused), the rest is unchanged, bitwise.
  * q, k: (n, d) of `dtype` (AS_DTYPE_F32 or AS_DTYPE_F64); float64 data always uses dgemm.
  * block: rows of scores per gemm call (>= 1). Memory: block * n * 12 bytes, plus 2 n d doubles
- * when float32 data goes through dgemm. Returns -1 (AS_ERR_NOMEM) only on allocation failure. */
+ * when float32 data goes through dgemm. Returns 0 (memory comes from as_xmalloc). */
 int as_act_scores(const void *q, const void *k, enum as_dtype dtype, int64_t n, int64_t d, int64_t heads,
                   enum as_act_gemm gemm, int64_t block, const struct as_act_logbins *pb,
                   struct as_act_moments *full, struct as_act_moments *head, int64_t *prob_counts,
@@ -113,7 +113,7 @@ int as_act_scores(const void *q, const void *k, enum as_dtype dtype, int64_t n, 
  * bits), s = the sum of e over 8 partial sums (element j in sum j mod 8, combined
  * ((0+1)+(2+3))+((4+5)+(6+7))), p = e * (1 / s) clamped to 1; the bin of each p is found from
  * z in log space, or by searching the edges when that is within rounding of a boundary, so the
- * counts are exactly as_act_softmax_hist_ref's. Returns -1 (AS_ERR_NOMEM) on allocation failure. */
+ * counts are exactly as_act_softmax_hist_ref's. Returns 0 (memory comes from as_xmalloc). */
 int as_act_softmax_hist(const double *x, int64_t c, double scale, const struct as_act_logbins *pb, int64_t *counts,
                         struct as_error *err);
 

@@ -56,8 +56,7 @@ int as_act_linbins_init(struct as_act_linbins *b, double lo, double hi, int64_t 
     if (!(n >= 1 && n <= 100000000) || !isfinite(lo) || !isfinite(hi) || !(hi > lo))
         return as_error_set(err, AS_ERR_CONFIG, "histogram edges need min < max (finite) and 1 <= bins <= 1e8, "
                             "got min=%g max=%g bins=%lld", lo, hi, (long long)n);
-    if (!(b->edges = malloc((size_t)(n + 1) * sizeof *b->edges)))
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for %lld histogram edges", (long long)n + 1);
+    b->edges = as_xcalloc((size_t)(n + 1), sizeof *b->edges);
     b->n = n;
     as_act_linspace(lo, hi, n + 1, b->edges);
     b->lo = lo;
@@ -124,8 +123,7 @@ int as_act_logbins_init(struct as_act_logbins *b, double min, int64_t nlog, stru
         return as_error_set(err, AS_ERR_CONFIG, "probability bins need 1e-300 <= min < 1 and 1 <= bins <= 1e6, "
                             "got min=%g bins=%lld", min, (long long)nlog);
     int64_t n = nlog + 1;
-    if (!(b->edges = malloc((size_t)(n + 1) * sizeof *b->edges)))
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for %lld probability edges", (long long)n + 1);
+    b->edges = as_xcalloc((size_t)(n + 1), sizeof *b->edges);
     as_act_linspace(log10(min), 0.0, nlog + 1, b->edges + 1);
     b->edges[0] = 0;
     for (int64_t i = 1; i <= n; i++)
@@ -136,10 +134,7 @@ int as_act_logbins_init(struct as_act_logbins *b, double min, int64_t nlog, stru
     b->t_off = -l1 / step;
     b->e_min = (int)(dbits(b->edges[1]) >> 52);
     b->lut_n = (int64_t)(1023 - b->e_min + 1) << LUT_BITS;
-    if (!(b->lut = malloc((size_t)b->lut_n * sizeof *b->lut))) {
-        as_act_logbins_release(b);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the probability bin table");
-    }
+    b->lut = as_xcalloc((size_t)b->lut_n, sizeof *b->lut);
     int64_t i = 1;
     for (int64_t key = 0; key < b->lut_n; key++) {
         uint64_t u = ((uint64_t)(b->e_min + (key >> LUT_BITS)) << 52) | ((uint64_t)(key & ((1 << LUT_BITS) - 1))
@@ -484,13 +479,9 @@ int as_act_softmax_hist(const double *x, int64_t c, double scale, const struct a
                         struct as_error *err)
 {
     const struct simd_ops *o = simd_ops();
-    double *z = malloc((size_t)(2 * c + 1) * sizeof *z);
-    int32_t *kb = malloc((size_t)(c + 1) * sizeof *kb);
-    int64_t *cnt = calloc((size_t)(4 * pb->n), sizeof *cnt);
-    if (!z || !kb || !cnt) {
-        free(z), free(kb), free(cnt);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for a softmax row of %lld", (long long)c);
-    }
+    double *z = as_xmalloc((size_t)(2 * c + 1) * sizeof *z);
+    int32_t *kb = as_xmalloc((size_t)(c + 1) * sizeof *kb);
+    int64_t *cnt = as_xcalloc((size_t)(4 * pb->n), sizeof *cnt);
     if (c > 0) {
         double s = o->exp_f64(x, c, o->max_f64(x, c), scale, z, z + c);
         prob_bin_row(o, pb, z, z + c, kb, c, s, 1.0 / s, cnt);
@@ -526,20 +517,14 @@ int as_act_scores(const void *q, const void *k, enum as_dtype dtype, int64_t n, 
     size_t wsz = as_dtype_traits[wt].size;
     double sqrt_d = sqrt((double)hd), scale = 1.0 / sqrt_d, nn = (double)n * (double)n;
     const struct simd_ops *o = simd_ops();
-    int ret = -1;
 
-    double *cq = calloc((size_t)d, sizeof *cq), *ck = calloc((size_t)d, sizeof *ck);
-    double *hm2 = calloc((size_t)heads, sizeof *hm2), *mraw = calloc((size_t)heads, sizeof *mraw);
-    double *pbuf = malloc((size_t)(blk * n) * sizeof *pbuf), *e = malloc((size_t)(2 * n) * sizeof *e);
-    void *cbuf = malloc((size_t)(blk * n) * wsz);
-    void *qh = malloc((size_t)(n * d) * wsz), *kh = malloc((size_t)(n * d) * wsz);
-    int64_t *cnt = pb ? calloc((size_t)(4 * pb->n), sizeof *cnt) : NULL;
-    int32_t *kb = malloc((size_t)n * sizeof *kb);
-    if (!cq || !ck || !hm2 || !mraw || !pbuf || !e || !kb || !cbuf || !qh || !kh || (pb && !cnt)) {
-        as_error_set(err, AS_ERR_NOMEM, "out of memory for the score blocks (%lld x %lld)", (long long)blk,
-                     (long long)n);
-        goto out;
-    }
+    double *cq = as_xcalloc((size_t)d, sizeof *cq), *ck = as_xcalloc((size_t)d, sizeof *ck);
+    double *hm2 = as_xcalloc((size_t)heads, sizeof *hm2), *mraw = as_xcalloc((size_t)heads, sizeof *mraw);
+    double *pbuf = as_xmalloc((size_t)(blk * n) * sizeof *pbuf), *e = as_xmalloc((size_t)(2 * n) * sizeof *e);
+    void *cbuf = as_xmalloc((size_t)(blk * n) * wsz);
+    void *qh = as_xmalloc((size_t)(n * d) * wsz), *kh = as_xmalloc((size_t)(n * d) * wsz);
+    int64_t *cnt = pb ? as_xcalloc((size_t)(4 * pb->n), sizeof *cnt) : NULL;
+    int32_t *kb = as_xmalloc((size_t)n * sizeof *kb);
     to_head_major(q, dtype, qh, wt, n, d, heads);
     to_head_major(k, dtype, kh, wt, n, d, heads);
 
@@ -604,8 +589,6 @@ int as_act_scores(const void *q, const void *k, enum as_dtype dtype, int64_t n, 
         head[h].mean = mraw[h] / sqrt_d;
         head[h].m2 = hm2[h] / (double)hd;
     }
-    ret = 0;
-out:
     free(cq);
     free(ck);
     free(hm2);
@@ -617,5 +600,5 @@ out:
     free(qh);
     free(kh);
     free(cnt);
-    return ret;
+    return 0;
 }

@@ -5,6 +5,7 @@
 
 #include "activations.h"
 #include "as_math.h"
+#include "as_util.h"
 
 void as_act_moments_ref(const double *x, size_t n, struct as_act_moments *out)
 {
@@ -41,8 +42,7 @@ void as_act_softmax_hist_ref(const double *x, int64_t c, double scale, const dou
                              int64_t *counts)
 {
     double mx = -INFINITY, lane[8] = { 0 };
-    double *e = malloc((size_t)(c + 1) * sizeof *e);
-    AS_ASSERT(e);
+    double *e = as_xmalloc((size_t)(c + 1) * sizeof *e);
     for (int64_t j = 0; j < c; j++)
         mx = x[j] > mx ? x[j] : mx;
     for (int64_t j = 0; j < c; j++) {
@@ -71,13 +71,7 @@ int as_act_scores_ref(const double *q, const double *k, int64_t n, int64_t d, in
 {
     int64_t hd = d / heads;
     double sqrt_d = sqrt((double)hd);
-    double *s = malloc((size_t)(n * n) * sizeof *s), *p = malloc((size_t)n * sizeof *p);
-    if (!s || !p) {
-        free(s);
-        free(p);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for a %lld x %lld score matrix", (long long)n,
-                            (long long)n);
-    }
+    double *s = as_xmalloc((size_t)(n * n) * sizeof *s), *p = as_xmalloc((size_t)n * sizeof *p);
     /* full width: S = Q K^T / sqrt(head_dim) */
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < n; j++) {

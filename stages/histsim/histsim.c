@@ -87,11 +87,9 @@ static const struct as_stage_option hs_options[] = {
 static int hs_configure(void **out, const struct as_ynode *n, struct as_error *err)
 {
     static const char *const deprecated[] = { "bins", NULL };
-    struct hs_cfg *c = calloc(1, sizeof *c);
+    struct hs_cfg *c = as_xcalloc(1, sizeof *c);
     int64_t edges;
     const char *input;
-    if (!c)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
     c->q[0] = 0.005;
     c->q[1] = 0.995;
     if (as_stage_options_parse(hs_options, n, WHAT, deprecated, c, err))
@@ -269,14 +267,8 @@ static int hs_make_sample(struct hs_state *s, const struct hs_cfg *c, uint64_t n
     uint64_t cap = 1;
     while (cap < 2 * k)
         cap <<= 1;
-    uint64_t *set = malloc(cap * sizeof *set), *out = malloc(k * sizeof *out);
-    size_t *cnt = malloc(((size_t)1 << 16) * sizeof *cnt);
-    if (!set || !out || !cnt) {
-        free(set);
-        free(out);
-        free(cnt);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for %llu samples", (unsigned long long)k);
-    }
+    uint64_t *set = as_xcalloc(cap, sizeof *set), *out = as_xcalloc(k, sizeof *out);
+    size_t *cnt = as_xcalloc((size_t)1 << 16, sizeof *cnt);
     memset(set, 0xff, cap * sizeof *set);
     uint64_t m = 0, key = as_mix64(c->seed ^ 0x68697374ull);
     for (uint64_t j = n_total - k; j < n_total; j++) {
@@ -390,11 +382,11 @@ static struct hs_cache_layer *hs_cache_start(const struct hs_cfg *c, struct as_u
     size_t bytes = (size_t)H * (size_t)(T * (T + 1) / 2) * sizeof(float);
     if (!u->scratch || hs_cache_find(u, 0) || hs_cache_used + bytes > (size_t)c->cache_mb << 20 || hs_reads_fast())
         return NULL;
-    struct hs_cache_layer *e = calloc(1, sizeof *e);
-    if (!e || !(e->tri = as_big_alloc(bytes))) {
-        free(e);
+    float *tri = as_big_alloc(bytes); /* optional: the layer cache; NULL falls back to reading it again */
+    if (!tri)
         return NULL;
-    }
+    struct hs_cache_layer *e = as_xcalloc(1, sizeof *e);
+    e->tri = tri;
     e->bytes = bytes;
     e->layer = u->layer;
     e->next = *u->scratch;
@@ -462,9 +454,7 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
         /* about one row in HS_SAMPLE_STRIDE of every head, chosen by a hash of (layer, head, row):
          * the same rows in every head would miss positions systematically (and with a position
          * bias, the tails live at the rows a stride skips) */
-        float *row = malloc((size_t)T * sizeof *row);
-        if (!row)
-            return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+        float *row = as_xcalloc((size_t)T, sizeof *row);
         for (int64_t h = 0; h < H && !rc; h++)
             for (int64_t i = 0; i < T && !rc; i++) {
                 uint64_t hk = as_mix64(((uint64_t)u->layer << 40) ^ ((uint64_t)h << 20) ^ (uint64_t)i ^ 0x5eedull);
@@ -483,9 +473,7 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
         free(row);
         return rc;
     }
-    void *buf = malloc(tt * esz);
-    if (!buf)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for a %lldx%lld head", (long long)T, (long long)T);
+    void *buf = as_xmalloc(tt * esz);
     struct hs_cache_layer *cache = ph == HS_PH_WINDOW ? hs_cache_start(c, u) : NULL;
     struct hs_acc_ctx x = { s, rr, acc };
     uint64_t n = 0, nonfinite = 0;
@@ -742,8 +730,8 @@ static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigne
     int nb = c->n_edges - 1;
     size_t tt = (size_t)(T * T), tp = (size_t)(T * (T + 1) / 2), esz = s->f64 ? 8 : 4;
     struct hs_cache_layer *cache = s->f64 ? NULL : hs_cache_find(u, 1);
-    void *buf = cache ? NULL : malloc(tt * esz), *packed = cache ? NULL : malloc(tp * esz);
-    uint64_t *cd = calloc((size_t)nb * 2, sizeof *cd), *cl = cd ? cd + nb : NULL;
+    void *buf = cache ? NULL : as_xmalloc(tt * esz), *packed = cache ? NULL : as_xmalloc(tp * esz);
+    uint64_t *cd = as_xcalloc((size_t)nb * 2, sizeof *cd), *cl = cd + nb;
     struct as_schema sc;
     as_schema_of(&sc, &as_stage_histsim, cfg, u->shape);
     double *within_diag = as_schema_f64(&sc, row, HS_F_WITHIN_DIAG);
@@ -751,10 +739,6 @@ static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigne
     double *mean_diag = as_schema_f64(&sc, row, HS_F_MEAN_DIAG), *mean_lower = as_schema_f64(&sc, row, HS_F_MEAN_LOWER);
     int64_t *nonfin = as_schema_i64(&sc, row, HS_F_NON_FINITE);
     int rc = 0;
-    if ((!cache && (!buf || !packed)) || !cd) {
-        rc = as_error_set(err, AS_ERR_NOMEM, "out of memory for a %lldx%lld head", (long long)T, (long long)T);
-        goto out;
-    }
     for (int64_t h = 0; h < H; h++) {
         memset(cd, 0, (size_t)nb * 2 * sizeof *cd);
         uint64_t nf_d = 0, nf_l = 0;
@@ -786,7 +770,6 @@ static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigne
         mean_lower[h] = n_l ? sl / (double)n_l : NAN;
         nonfin[h] = (int64_t)(nf_d + nf_l);
     }
-out:
     if (cache)
         hs_cache_drop(cache);
     free(buf);

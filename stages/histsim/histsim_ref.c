@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "as_util.h"
 #include "histsim.h"
 
 static int cmp_double(const void *a, const void *b)
@@ -13,9 +14,7 @@ static int cmp_double(const void *a, const void *b)
 
 double as_hs_select_ref(const double *x, size_t n, uint64_t k)
 {
-    double *c = malloc(n * sizeof *c);
-    if (!c)
-        return NAN;
+    double *c = as_xcalloc(n, sizeof *c);
     memcpy(c, x, n * sizeof *c);
     qsort(c, n, sizeof *c, cmp_double);
     double v = c[k];
@@ -47,7 +46,7 @@ static void probs(const double *counts, int n, double *p)
 
 double as_hs_within_ref(const double *counts, int n_bins)
 {
-    double *p = malloc((size_t)n_bins * sizeof *p), h = 0;
+    double *p = as_xcalloc((size_t)n_bins, sizeof *p), h = 0;
     probs(counts, n_bins, p);
     for (int b = 0; b < n_bins; b++)
         h -= p[b] * log(p[b]);
@@ -57,7 +56,7 @@ double as_hs_within_ref(const double *counts, int n_bins)
 
 double as_hs_js_similarity_ref(const double *cp, const double *cq, int n_bins)
 {
-    double *p = malloc((size_t)n_bins * sizeof *p), *q = malloc((size_t)n_bins * sizeof *q);
+    double *p = as_xcalloc((size_t)n_bins, sizeof *p), *q = as_xcalloc((size_t)n_bins, sizeof *q);
     probs(cp, n_bins, p);
     probs(cq, n_bins, q);
     double sp = 0, sq = 0, kl_p = 0, kl_q = 0;

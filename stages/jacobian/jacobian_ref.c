@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "as_error.h"
+#include "as_util.h"
 
 static double dot(const double *x, const double *y, int64_t n)
 {
@@ -30,8 +30,7 @@ void as_jacobian_head_ref(const double *A, const double *g, int64_t B, int64_t T
                           struct as_jacobian_head *out)
 {
     int64_t n = T * T;
-    double *gf = malloc((size_t)n * sizeof *gf), *gd = malloc((size_t)n * sizeof *gd);
-    AS_ASSERT(gf && gd);
+    double *gf = as_xmalloc((size_t)n * sizeof *gf), *gd = as_xmalloc((size_t)n * sizeof *gd);
     double full2 = 0, diag2 = 0, cd = 0, cs = 0, apos = 0, ent = 0;
     int64_t npos = 0, bad = 0, nonfinite = 0;
     for (int64_t b = 0; b < B; b++) {

@@ -58,9 +58,7 @@ static const char *const metric_desc[JAC_N_METRICS] = {
 static int jac_configure(void **out, const struct as_ynode *node, struct as_error *err)
 {
     const char *what = "stages.jacobian", *attn, *grad;
-    struct jac_cfg *c = calloc(1, sizeof *c);
-    if (!c)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    struct jac_cfg *c = as_xcalloc(1, sizeof *c);
     if (as_stage_options_parse(jac_options, node, what, NULL, c, err) ||
         as_ynode_get_str(node, what, "attn", "attn", &attn, err) ||
         as_ynode_get_str(node, what, "grad", "grad", &grad, err))
@@ -167,17 +165,12 @@ static int jac_run(const void *cfg, const void *state, struct as_unit *u, unsign
     const struct jac_cfg *c = cfg;
     const struct as_tensor_info *ti = as_tensor_file_info(u->in[0]);
     int64_t B = ti->shape[1], H = ti->shape[2], T = ti->shape[3], l = u->layer;
-    double *A = malloc((size_t)(T * T) * sizeof *A), *g = malloc((size_t)(T * T) * sizeof *g);
-    struct as_jacobian_acc *acc = calloc((size_t)H, sizeof *acc);
+    double *A = as_xmalloc((size_t)(T * T) * sizeof *A), *g = as_xmalloc((size_t)(T * T) * sizeof *g);
+    struct as_jacobian_acc *acc = as_xcalloc((size_t)H, sizeof *acc);
     int64_t bad_rows = 0;
     int ret = -1;
     struct as_schema sc;
     as_schema_of(&sc, &as_stage_jacobian, cfg, u->shape);
-    if (!A || !g || !acc) {
-        as_error_set(err, AS_ERR_NOMEM, "model '%s' layer %lld: out of memory for two %lld x %lld slabs",
-                     u->model, (long long)l, (long long)T, (long long)T);
-        goto out;
-    }
     for (int64_t h = 0; h < H; h++)
         as_jacobian_acc_init(&acc[h]);
     /* file order (b outer, h inner), one (b, h) slab of each input at a time */
@@ -229,9 +222,7 @@ static int jac_finalize(const void *cfg, const void *state, const char *model, c
     int64_t L = sh->n_layers, H = sh->n_heads;
     struct as_schema sc;
     as_schema_of(&sc, &as_stage_jacobian, cfg, sh);
-    double *v = malloc((size_t)(L * H) * sizeof *v);
-    if (!v)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    double *v = as_xcalloc((size_t)(L * H), sizeof *v);
     for (int k = 0; k < JAC_N_METRICS; k++) {
         for (int64_t l = 0; l < L; l++)
             memcpy(v + l * H, as_schema_f64_const(&sc, as_schema_row_const(&sc, rows, l), k), (size_t)H * sizeof *v);

@@ -214,14 +214,9 @@ static int mono_run(const void *cfgp, const void *state, struct as_unit *u, unsi
     const int64_t H = u->shape->n_heads, T = u->shape->seq_len, l = u->layer;
     const size_t tt = (size_t)T * (size_t)T;
     int ret = -1;
-    double *buf = malloc(tt * sizeof *buf), *acc = calloc(tt, sizeof *acc);
-    double *slopes = malloc((size_t)H * sizeof *slopes);
-    double *work = malloc((size_t)as_mono_work_size(T) * sizeof *work);
-    if (!buf || !acc || !slopes || !work) {
-        as_error_set(err, AS_ERR_NOMEM, "model '%s' layer %" PRId64 ": cannot allocate 2 x %" PRId64 "^2 doubles",
-                     u->model, l, T);
-        goto out;
-    }
+    double *buf = as_xmalloc(tt * sizeof *buf), *acc = as_xcalloc(tt, sizeof *acc);
+    double *slopes = as_xmalloc((size_t)H * sizeof *slopes);
+    double *work = as_xmalloc((size_t)as_mono_work_size(T) * sizeof *work);
     mono_slopes_fill(c, H, slopes);
     for (int64_t h = 0; h < H; h++) {
         int64_t start[4] = { l, h, 0, 0 }, count[4] = { 1, 1, T, T }, bad_in, bad_scaled;

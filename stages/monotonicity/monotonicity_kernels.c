@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "as_math.h"
+#include "as_util.h"
 #include "monotonicity.h"
 
 /* ---- double-double arithmetic (hi + lo, |lo| <= ulp(hi)/2) */
@@ -118,9 +119,7 @@ int as_mono_head_accum(double *s, int64_t T, double scale, double slope, double 
 {
     int bad = 0;
     /* bias[d] = (-m) * d, the same double torch computes for i - j = d */
-    double *bias = malloc((size_t)T * sizeof *bias);
-    if (!bias)
-        abort();
+    double *bias = as_xcalloc((size_t)T, sizeof *bias);
     for (int64_t d = 0; d < T; d++)
         bias[d] = (-slope) * (double)d;
     for (int64_t i = 0; i < T; i++) {

@@ -5,13 +5,12 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "as_error.h"
+#include "as_util.h"
 
 void as_patterns_layer_ref(const double *rows, int64_t H, int64_t T, const struct as_patterns_keywords *kw,
                            struct as_patterns_out *out)
 {
-    double *mean = calloc((size_t)T, sizeof *mean);
-    AS_ASSERT(mean);
+    double *mean = as_xcalloc((size_t)T, sizeof *mean);
     for (int64_t h = 0; h < H; h++)
         for (int64_t j = 0; j < T; j++)
             mean[j] += rows[h * T + j];

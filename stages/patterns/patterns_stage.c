@@ -78,8 +78,8 @@ static int load_tokens(struct pat_cfg *c, const struct as_ynode *at, struct as_e
         return as_ynode_error(at, err, "stages.patterns.tokens: cannot open '%s': %s", c->tokens_path,
                               strerror(errno));
     size_t cap = 4096, len = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
+    char *buf = as_xmalloc(cap + 1);
+    for (;;) {
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
         if (len < cap)
@@ -91,15 +91,10 @@ static int load_tokens(struct pat_cfg *c, const struct as_ynode *at, struct as_e
                                   c->tokens_path, PAT_TOKENS_MAX_BYTES);
         }
         cap *= 2;
-        char *nb = realloc(buf, cap + 1);
-        if (!nb)
-            free(buf);
-        buf = nb;
+        buf = as_xrealloc(buf, cap + 1, 1);
     }
     int rerr = ferror(f);
     fclose(f);
-    if (!buf)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory reading '%s'", c->tokens_path);
     if (rerr) {
         free(buf);
         return as_ynode_error(at, err, "stages.patterns.tokens: cannot read '%s'", c->tokens_path);
@@ -115,9 +110,7 @@ static int load_tokens(struct pat_cfg *c, const struct as_ynode *at, struct as_e
         return as_ynode_error(at, err, "stages.patterns.tokens: '%s' is empty", c->tokens_path);
     if (memchr(buf, '\0', len))
         return as_ynode_error(at, err, "stages.patterns.tokens: '%s' contains a NUL byte", c->tokens_path);
-    c->tokens = calloc((size_t)n, sizeof *c->tokens);
-    if (!c->tokens)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    c->tokens = as_xcalloc((size_t)n, sizeof *c->tokens);
     char *p = buf;
     for (int64_t t = 0; t < n; t++) {
         char *nl = strchr(p, '\n');
@@ -164,10 +157,8 @@ static int load_keywords(struct pat_cfg *c, const struct as_ynode *kn, struct as
     if (!c->tokens)
         return as_ynode_error(kn, err, "%s: keywords need `tokens` (a file with one token per line)", what);
     c->K = 0;
-    c->keywords = calloc(kn->n ? kn->n : 1, sizeof *c->keywords);
-    c->kw_start = calloc(kn->n + 1, sizeof *c->kw_start);
-    if (!c->keywords || !c->kw_start)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    c->keywords = as_xcalloc(kn->n, sizeof *c->keywords);
+    c->kw_start = as_xcalloc(kn->n + 1, sizeof *c->kw_start);
     int64_t total = 0;
     for (size_t k = 0; k < kn->n; k++) {
         const struct as_ynode *it = kn->items[k];
@@ -181,9 +172,7 @@ static int load_keywords(struct pat_cfg *c, const struct as_ynode *kn, struct as
         total += m;
         c->kw_start[k + 1] = total;
     }
-    c->kw_pos = calloc((size_t)(total ? total : 1), sizeof *c->kw_pos);
-    if (!c->kw_pos)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    c->kw_pos = as_xcalloc((size_t)total, sizeof *c->kw_pos);
     for (int64_t k = 0; k < c->K; k++)
         as_patterns_match((const char *const *)c->tokens, c->n_tokens, c->keywords[k], c->kw_pos + c->kw_start[k],
                           c->kw_start[k + 1] - c->kw_start[k]);
@@ -196,9 +185,7 @@ static int load_keywords(struct pat_cfg *c, const struct as_ynode *kn, struct as
 static int pat_configure(void **out, const struct as_ynode *node, struct as_error *err)
 {
     const char *what = "stages.patterns", *input, *tokens;
-    struct pat_cfg *c = calloc(1, sizeof *c);
-    if (!c)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    struct pat_cfg *c = as_xcalloc(1, sizeof *c);
     snprintf(c->kw_attr, sizeof c->kw_attr, "[]");
     if (as_stage_options_parse(pat_options, node, what, NULL, c, err) ||
         as_ynode_get_str(node, what, "input", "attn", &input, err) ||
@@ -312,13 +299,9 @@ static int pat_run(const void *cfg, const void *state, struct as_unit *u, unsign
         memcpy(count, n, sizeof n);
     }
     size_t nout = (size_t)(3 * H + K);
-    double *rows = malloc((size_t)(H * T) * sizeof *rows), *res = malloc(nout * sizeof *res);
-    int64_t *focus = malloc((size_t)H * sizeof *focus);
+    double *rows = as_xmalloc((size_t)(H * T) * sizeof *rows), *res = as_xcalloc(nout, sizeof *res);
+    int64_t *focus = as_xcalloc((size_t)H, sizeof *focus);
     int ret = -1;
-    if (!rows || !res || !focus) {
-        as_error_set(err, AS_ERR_NOMEM, "model '%s' layer %lld: out of memory", u->model, (long long)l);
-        goto out;
-    }
     if (as_tensor_file_read(u->in[0], start, count, AS_DTYPE_F64, rows, err))
         goto out;
     for (int64_t h = 0; h < H; h++) {
@@ -379,13 +362,8 @@ static int pat_finalize(const void *cfg, const void *state, const char *model, c
     int64_t L = sh->n_layers, H = sh->n_heads, n = L * H;
     struct as_schema sc;
     as_schema_of(&sc, &as_stage_patterns, cfg, sh);
-    struct head_rank *hr = malloc((size_t)n * sizeof *hr);
-    double *v = malloc((size_t)n * sizeof *v);
-    if (!hr || !v) {
-        free(hr);
-        free(v);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    }
+    struct head_rank *hr = as_xcalloc((size_t)n, sizeof *hr);
+    double *v = as_xcalloc((size_t)n, sizeof *v);
     for (int64_t l = 0; l < L; l++)
         for (int64_t h = 0; h < H; h++) {
             const unsigned char *r = as_schema_row_const(&sc, rows, l);
