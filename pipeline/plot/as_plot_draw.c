@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <sys/stat.h>
 
@@ -243,6 +244,28 @@ static int page_begin(const char *path, enum as_plot_shape shape, const struct f
     return 0;
 }
 
+/* Whether the file at path ends as a whole PNG, PDF or SVG does (cairo does not report a write
+ * that failed, e.g. on a full disk: the file is then cut short). */
+static int file_complete(const char *path)
+{
+    static const char *const tails[] = { "IEND\xae\x42\x60\x82", "%%EOF", "</svg>" };
+    unsigned char buf[64];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    long n = 0;
+    if (!fseek(f, -(long)sizeof buf, SEEK_END) || !fseek(f, 0, SEEK_SET))
+        n = (long)fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    for (size_t t = 0; t < sizeof tails / sizeof tails[0]; t++) {
+        size_t k = strlen(tails[t]);
+        for (long i = 0; i + (long)k <= n; i++)
+            if (!memcmp(buf + i, tails[t], k))
+                return 1;
+    }
+    return 0;
+}
+
 static int page_end(const char *path, struct as_error *err)
 {
     plend1();
@@ -250,6 +273,11 @@ static int page_end(const char *path, struct as_error *err)
     if (stat(path, &st) || st.st_size == 0)
         return as_error_set(err, AS_ERR_IO, "cannot write figure '%s'%s%s", path, pl_abort_msg[0] ? ": " : "",
                             pl_abort_msg);
+    if (!file_complete(path)) {
+        unlink(path);
+        return as_error_set(err, AS_ERR_IO, "cannot write figure '%s': it was cut short (no space left on device?)",
+                            path);
+    }
     return 0;
 }
 
