@@ -1,6 +1,7 @@
 /* read_layers.c: read a (L, ...) float32 tensor one layer at a time through attnstat's readers
- * (libas_core.a: as_tensor_file_open / as_tensor_file_read, the calls the pipeline makes), and
- * report the read rate. jobs/bench_read.sh builds and runs it.
+ * (the as_readers layer: as_tensor_file_open / as_tensor_file_read, the calls the pipeline makes),
+ * and report the read rate. A CMake target (jobs/bench/CMakeLists.txt); jobs/bench_read.sh builds
+ * and runs it.
  *
  *   read_layers FILE [FIRST COUNT] [KEY]   layers FIRST .. FIRST+COUNT-1 (default: all)
  *

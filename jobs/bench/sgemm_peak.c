@@ -7,7 +7,7 @@
  *   sgemm_peak square M N K REPS                C (M x N) = A (M x K) B^T, REPS times
  *
  * Prints "gflops=<GFLOP/s> seconds=<s> flops=<count>".
- * Build: cc -O2 $(pkg-config --cflags openblas) sgemm_peak.c -o sgemm_peak $(pkg-config --libs openblas) */
+ * Build: a CMake target, `cmake --build BUILD --target sgemm_peak` (BUILD/jobs/bench/sgemm_peak). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
