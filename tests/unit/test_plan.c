@@ -92,13 +92,20 @@ static void describe_inputs(const struct as_config *cfg, struct as_plan_inputs *
     }
 }
 
+/* The config of `yaml` and its inputs described by hand. */
+static void setup(struct as_config *cfg, struct as_plan_inputs *in, const char *yaml)
+{
+    struct as_error err = { 0 };
+    CHECK_MSG(as_config_parse(cfg, "c.yaml", "/base", yaml, &err) == 0, "%s", err.msg);
+    describe_inputs(cfg, in);
+}
+
 static void test_plan__build_from_described_inputs(void)
 {
     struct as_config cfg;
     struct as_error err = { 0 };
-    CHECK_MSG(as_config_parse(&cfg, "c.yaml", "/base", PLAN_YAML, &err) == 0, "%s", err.msg);
     struct as_plan_inputs in[3];
-    describe_inputs(&cfg, in);
+    setup(&cfg, in, PLAN_YAML);
     int ranks[] = { 1, 2, 3, 7 };
     for (int k = 0; k < 4; k++) {
         struct as_plan p;
@@ -131,9 +138,8 @@ static void test_plan__resume_at_another_rank_count(void)
 {
     struct as_config cfg;
     struct as_error err = { 0 };
-    CHECK_MSG(as_config_parse(&cfg, "c.yaml", "/base", PLAN_YAML, &err) == 0, "%s", err.msg);
     struct as_plan_inputs in[3];
-    describe_inputs(&cfg, in);
+    setup(&cfg, in, PLAN_YAML);
     int ranks[] = { 1, 2, 3, 7 };
     for (int a = 0; a < 4; a++)
         for (int b = 0; b < 4; b++) {
@@ -204,9 +210,8 @@ static void test_plan__resume_with_everything_done(void)
 {
     struct as_config cfg;
     struct as_error err = { 0 };
-    CHECK(as_config_parse(&cfg, "c.yaml", "/base", PLAN_YAML, &err) == 0);
     struct as_plan_inputs in[3];
-    describe_inputs(&cfg, in);
+    setup(&cfg, in, PLAN_YAML);
     struct as_plan p;
     CHECK(as_plan_build(&p, &cfg, in, 3, &err) == 0);
     for (int i = 0; i < 3; i++)
@@ -319,9 +324,8 @@ static void test_plan__shape_error_names_model_and_stage(void)
 {
     struct as_config cfg;
     struct as_error err = { 0 };
-    CHECK(as_config_parse(&cfg, "c.yaml", "/base", PLAN_YAML, &err) == 0);
     struct as_plan_inputs in[3];
-    describe_inputs(&cfg, in);
+    setup(&cfg, in, PLAN_YAML);
     in[1].in[0].info.shape[3] = 31; /* b's qk_mean is not square */
     struct as_plan p;
     CHECK(as_plan_build(&p, &cfg, in, 2, &err) != 0);
