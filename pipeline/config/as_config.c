@@ -132,7 +132,7 @@ static int parse_model(struct as_config *cfg, struct as_model_cfg *m, const stru
                        struct as_error *err)
 {
     static const char *const keys[] = { "name", "dir", "synthetic", "tensors", "root", "model_id", "seq_len",
-                                        "dataset", "heads", NULL };
+                                        "dataset", "heads", "weights", NULL };
     char what[64];
     snprintf(what, sizeof what, "models[%d]", idx);
     m->node = n;
@@ -153,7 +153,7 @@ static int parse_model(struct as_config *cfg, struct as_model_cfg *m, const stru
     const struct as_ynode *syn = as_ynode_get(n, "synthetic");
     int sources = (dir != NULL) + (syn != NULL) + (root != NULL || model_id != NULL);
     /* a model may also be given by its files alone (tensors: without dir:) */
-    if (sources > 1 || (sources == 0 && !as_ynode_get(n, "tensors")))
+    if (sources > 1 || (sources == 0 && !as_ynode_get(n, "tensors") && !as_ynode_get(n, "weights")))
         return as_ynode_error(n, err, "%s: give exactly one of 'dir', 'synthetic' or 'root' + 'model_id' + "
                                       "'seq_len', or the files in 'tensors'", what);
     if (root || model_id) {
@@ -197,6 +197,13 @@ static int parse_model(struct as_config *cfg, struct as_model_cfg *m, const stru
     const struct as_ynode *t = as_ynode_get(n, "tensors");
     if (t && parse_tensors(cfg, m, t, err))
         return -1;
+    const char *weights; /* a Hugging Face folder, for stages that run the model */
+    if (as_ynode_get_str(n, what, "weights", NULL, &weights, err))
+        return -1;
+    if (weights && !weights[0])
+        return as_ynode_error(as_ynode_get(n, "weights"), err, "model '%s': empty 'weights'", m->name);
+    if (weights)
+        path_join(m->weights, sizeof m->weights, cfg->dir, weights);
     return 0;
 }
 
@@ -667,6 +674,17 @@ int as_config_tensor(const struct as_config *cfg, const struct as_model_cfg *m, 
                                     path);
             return 0;
         }
+    if (!strcmp(name, AS_WEIGHTS_TENSOR)) { /* the model's weights folder (stages that run it) */
+        if (!m->weights[0])
+            return as_error_set(err, AS_ERR_CONFIG, "model '%s': this stage runs the model: give 'weights: DIR' (a "
+                                "Hugging Face folder with config.json and model.safetensors)", m->name);
+        as_strlcpy(path, m->weights, path_n);
+        if (!as_hf_is_folder(path))
+            return as_error_set(err, AS_ERR_INPUT, "model '%s': weights '%s' is not a model folder (no config.json)",
+                                m->name, path);
+        *ops = &as_reader_hf;
+        return 0;
+    }
     if (m->synthetic) {
         as_synth_spec_format(&m->synth, path, path_n);
         as_strlcpy(key, name, key_n);

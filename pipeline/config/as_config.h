@@ -37,6 +37,7 @@
 #define AS_MAX_TENSORS 16
 #define AS_MAX_STAGES 8
 #define AS_MAX_MODELS 20000        /* models in one config (sweeps included) */
+#define AS_WEIGHTS_TENSOR "weights" /* the input name of a model's `weights:` folder */
 
 struct as_tensor_ref {
     char name[64];                 /* tensor name, e.g. "qk_mean" */
@@ -50,6 +51,7 @@ struct as_model_cfg {
     int synthetic;                 /* 1: built-in synthetic model */
     struct as_synth_spec synth;
     char dir[AS_PATH_MAX];         /* resolved; "" for synthetic */
+    char weights[AS_PATH_MAX];     /* `weights:` a Hugging Face model folder, resolved; "" none */
     char model_id[256];            /* seeds' layout, "" when not used */
     char dataset[64];
     int64_t seq_len_attr;          /* seeds' layout seq_len, 0 when not used */

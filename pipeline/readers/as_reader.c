@@ -109,6 +109,8 @@ const struct as_reader_ops *as_reader_for_path(const char *path, struct as_error
     const struct as_reader_ops *ops = ops_by_ext(path);
     if (ops)
         return ops;
+    if (as_hf_is_folder(path))
+        return &as_reader_hf;
     /* by magic */
     unsigned char m[8] = { 0 };
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -144,7 +146,7 @@ const struct as_reader_ops *as_reader_for_path(const char *path, struct as_error
 }
 
 const struct as_reader_ops *const as_readers_all[] = {
-    &as_reader_npy, &as_reader_pt, &as_reader_safetensors, &as_reader_hdf5, &as_reader_synth, NULL,
+    &as_reader_npy, &as_reader_pt, &as_reader_safetensors, &as_reader_hdf5, &as_reader_synth, &as_reader_hf, NULL,
 };
 
 int as_reader_index(const struct as_reader_ops *ops)

@@ -48,6 +48,14 @@ struct as_reader_ops {
 /* Readers by format (defined in reader_<format>.c). */
 extern const struct as_reader_ops as_reader_npy;
 extern const struct as_reader_ops as_reader_synth;
+/* A Hugging Face model folder, for planning only (reader_hf.c): info (n_layer, n_head, n_embd,
+ * vocab_size) float32 from config.json; read() refuses. */
+extern const struct as_reader_ops as_reader_hf;
+/* 1 when path is a folder with a config.json. */
+int as_hf_is_folder(const char *path);
+/* Total size and latest mtime (ns) of a model folder's config.json, index and .safetensors files:
+ * what a run checks for changes, and its provenance instead of a digest. */
+int as_hf_stat(const char *dir, int64_t *size, int64_t *mtime_ns, struct as_error *err);
 extern const struct as_reader_ops as_reader_pt;
 extern const struct as_reader_ops as_reader_safetensors;
 extern const struct as_reader_ops as_reader_hdf5;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "as_mpi.h"
 #include "as_run_internal.h"
@@ -27,6 +28,17 @@ static int probe_one(const struct as_config *cfg, const struct as_model_cfg *m, 
     in->ops = tf->ops;
     if (m->synthetic && in->ops == &as_reader_synth) {
         snprintf(in->digest, sizeof in->digest, "%016llx", (unsigned long long)as_synth_key(&m->synth, 0, 0));
+        return 0;
+    }
+    if (in->ops == &as_reader_hf) { /* a model folder: its weights' digest, the folder's size and mtime */
+        char w[AS_PATH_MAX + 64];
+        int64_t sz, mt;
+        snprintf(w, sizeof w, "%s/model.safetensors", in->path);
+        if (access(w, R_OK))
+            snprintf(w, sizeof w, "%s/model.safetensors.index.json", in->path);
+        if (as_file_digest(w, cfg->full_digest, in->digest, &sz, &mt, err) ||
+            as_hf_stat(in->path, &in->size, &in->mtime, err))
+            return as_error_prefix(err, "model '%s': tensor '%s': ", m->name, name);
         return 0;
     }
     if (as_file_digest(in->path, cfg->full_digest, in->digest, &in->size, &in->mtime, err))
@@ -263,14 +275,21 @@ int as_inputs_check(struct as_run *r, int model, struct as_error *err)
         if (!is_file(in))
             continue;
         struct stat sb;
-        if (stat(in->path, &sb))
+        int64_t size, mtime;
+        if (in->ops == &as_reader_hf) {
+            if (as_hf_stat(in->path, &size, &mtime, err))
+                return as_error_prefix(err, "model '%s': ", mr->m->name);
+        } else if (stat(in->path, &sb)) {
             return as_error_set(err, AS_ERR_INPUT, "model '%s': tensor '%s': input file '%s' disappeared during the run",
                                 mr->m->name, in->name, in->path);
-        int64_t mtime = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
-        if ((int64_t)sb.st_size != in->size || mtime != in->mtime)
+        } else {
+            size = (int64_t)sb.st_size;
+            mtime = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+        }
+        if (size != in->size || mtime != in->mtime)
             return as_error_set(err, AS_ERR_INPUT, "model '%s': tensor '%s': input file '%s' changed during the run "
                                 "(size %lld -> %lld, mtime %lld -> %lld ns); nothing read from it counts: run again",
-                                mr->m->name, in->name, in->path, (long long)in->size, (long long)sb.st_size,
+                                mr->m->name, in->name, in->path, (long long)in->size, (long long)size,
                                 (long long)in->mtime, (long long)mtime);
     }
     return 0;

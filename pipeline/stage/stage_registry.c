@@ -8,6 +8,7 @@ extern const struct as_stage_ops as_stage_monotonicity;
 extern const struct as_stage_ops as_stage_jacobian;
 extern const struct as_stage_ops as_stage_patterns;
 extern const struct as_stage_ops as_stage_activations;
+extern const struct as_stage_ops as_stage_lesion;
 
 const struct as_stage_ops *const as_stages[] = {
     &as_stage_histsim,
@@ -15,6 +16,7 @@ const struct as_stage_ops *const as_stages[] = {
     &as_stage_jacobian,
     &as_stage_patterns,
     &as_stage_activations,
+    &as_stage_lesion,
     NULL,
 };
 
