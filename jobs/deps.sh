@@ -15,7 +15,7 @@ as_install_missing() {
 
 AS_BUILD_DEPS=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
                libopenblas-dev libyaml-dev libjansson-dev libplplot-dev plplot-driver-cairo)
-AS_TEST_DEPS=(python3-h5py python3-numpy clang libclang-rt-14-dev jq strace)
+AS_TEST_DEPS=(python3-h5py python3-numpy python3-pandas clang libclang-rt-14-dev jq strace poppler-utils chromium)
 
 # as_build [BUILD_DIR] [cmake args...]: configure and build
 as_build() {

@@ -14,6 +14,7 @@
 #include "as_mpi.h"
 #include "as_plot.h"
 #include "as_reader.h"
+#include "as_report.h"
 #include "as_results_read.h"
 #include "as_run.h"
 #include "as_stage.h"
@@ -21,12 +22,15 @@
 #include "as_version.h"
 
 static const char usage[] =
-    "usage: attnstat run CONFIG [-o OUTPUT] [--models a,b] [--resume] [--quiet]\n"
-    "       attnstat validate CONFIG [--ranks N] [--list-models | --json]\n"
+    "usage: attnstat run CONFIG [-o OUTPUT] [--models a,b] [--resume] [--quiet] [--set KEY=VALUE]...\n"
+    "       attnstat validate CONFIG [--ranks N] [--list-models | --json] [--set KEY=VALUE]...\n"
     "       attnstat inspect FILE...\n"
     "       attnstat summary RESULTS.h5\n"
     "       attnstat merge OUT.h5 PART.h5...\n"
     "       attnstat plot RESULTS.h5 [-o DIR] [--format png,pdf,svg] [--models a,b] [--matrix MODEL LAYER HEAD]\n"
+    "       attnstat plot RESULTS.h5 --style paper [-o DIR] [--std-band]\n"
+    "       attnstat table RESULTS.h5 [--stage S] [--format csv|markdown|latex] [-o FILE]\n"
+    "       attnstat report RESULTS.h5 -o REPORT.html\n"
     "       attnstat --help | --version\n"
     "\n"
     "Computes statistics of transformer attention (histsim, monotonicity, jacobian, patterns, activations)\n"
@@ -52,12 +56,41 @@ static char *join_argv(int argc, char **argv)
     return sb.buf;
 }
 
+#define AS_MAX_SETS 256             /* --set options of one command */
+
+/* `--set KEY=VALUE` (or --set=KEY=VALUE) at argv[*i]: appended to sets (AS_MAX_SETS entries).
+ * 1 taken, 0 not a --set, -1 usage error (reported). */
+static int take_set(int argc, char **argv, int *i, const char **sets, int *n_sets)
+{
+    const char *a = argv[*i];
+    if (!strncmp(a, "--set=", 6) && *n_sets < AS_MAX_SETS) {
+        sets[(*n_sets)++] = a + 6;
+        return 1;
+    }
+    if (strcmp(a, "--set"))
+        return 0;
+    if (*n_sets == AS_MAX_SETS) {
+        as_usage_error(usage, "more than %d --set options", AS_MAX_SETS);
+        return -1;
+    }
+    if (++*i == argc) {
+        as_usage_error(usage, "%s", "--set needs KEY=VALUE");
+        return -1;
+    }
+    sets[(*n_sets)++] = argv[*i];
+    return 1;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     const char *config = NULL, *output = NULL, *models = NULL;
-    int quiet = 0, resume = 0;
+    const char *sets[AS_MAX_SETS];
+    int quiet = 0, resume = 0, n_sets = 0, t;
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
+        if ((t = take_set(argc, argv, &i, sets, &n_sets)) != 0) {
+            if (t < 0)
+                return AS_EXIT_USAGE;
+        } else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
             if (++i == argc)
                 return as_usage_error(usage, "%s needs a file name", argv[i - 1]);
             output = argv[i];
@@ -105,7 +138,7 @@ static int cmd_run(int argc, char **argv)
     signal(SIGXFSZ, SIG_IGN); /* a file size limit: write() fails with EFBIG, reported, instead of a kill */
     struct as_error err = { 0 };
     struct as_config cfg;
-    int rc = as_config_load(&cfg, config, &err);
+    int rc = as_config_load_set(&cfg, config, sets, n_sets, &err);
     if (!rc && models && (rc = as_config_select_models(&cfg, models, &err)))
         as_config_release(&cfg);
     if (!rc && output)
@@ -141,10 +174,14 @@ static int cmd_run(int argc, char **argv)
 static int cmd_validate(int argc, char **argv)
 {
     const char *config = NULL;
+    const char *sets[AS_MAX_SETS];
     long ranks = 1;
-    int list_models = 0, json = 0;
+    int list_models = 0, json = 0, n_sets = 0, t;
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--list-models")) {
+        if ((t = take_set(argc, argv, &i, sets, &n_sets)) != 0) {
+            if (t < 0)
+                return AS_EXIT_USAGE;
+        } else if (!strcmp(argv[i], "--list-models")) {
             list_models = 1;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
@@ -167,8 +204,9 @@ static int cmd_validate(int argc, char **argv)
         return as_usage_error(usage, "%s", "validate needs a CONFIG file");
     struct as_error err = { 0 };
     struct as_config cfg;
+    int rc = as_config_load_set(&cfg, config, sets, n_sets, &err);
     if (list_models) { /* one name per line, for scripts (jobs/submit-array.sh) */
-        if (as_config_load(&cfg, config, &err)) {
+        if (rc) {
             report(&err);
             return as_status_exit_code(err.status);
         }
@@ -177,7 +215,7 @@ static int cmd_validate(int argc, char **argv)
         as_config_release(&cfg);
         return 0;
     }
-    if (as_config_load(&cfg, config, &err) || as_validate(&cfg, (int)ranks, json, stdout, &err)) {
+    if (rc || as_validate(&cfg, (int)ranks, json, stdout, &err)) {
         report(&err);
         if (cfg.doc.root)
             as_config_release(&cfg);
@@ -308,5 +346,9 @@ int as_main(int argc, char **argv)
         return as_plot_cli(argc - 1, argv + 1);
     if (!strcmp(cmd, "merge"))
         return as_merge_cli(argc - 1, argv + 1);
+    if (!strcmp(cmd, "table"))
+        return as_report_table_cli(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report"))
+        return as_report_cli(argc - 1, argv + 1);
     return as_usage_error(usage, "unknown command '%s'", cmd);
 }

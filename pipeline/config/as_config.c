@@ -132,7 +132,7 @@ static int parse_model(struct as_config *cfg, struct as_model_cfg *m, const stru
                        struct as_error *err)
 {
     static const char *const keys[] = { "name", "dir", "synthetic", "tensors", "root", "model_id", "seq_len",
-                                        "dataset", "heads", "weights", NULL };
+                                        "dataset", "heads", "label", "weights", NULL };
     char what[64];
     snprintf(what, sizeof what, "models[%d]", idx);
     m->node = n;
@@ -140,13 +140,14 @@ static int parse_model(struct as_config *cfg, struct as_model_cfg *m, const stru
         return as_ynode_error(n, err, "%s: expected a mapping with name and dir or synthetic", what);
     if (as_ynode_check_keys(n, what, keys, err))
         return -1;
-    const char *name, *dir, *root, *model_id, *dataset;
+    const char *name, *dir, *root, *model_id, *dataset, *label;
     char auto_name[AS_NAME_MAX];
     int64_t seq_len;
     if (as_ynode_get_str(n, what, "name", NULL, &name, err) || as_ynode_get_str(n, what, "dir", NULL, &dir, err) ||
         as_ynode_get_str(n, what, "root", NULL, &root, err) ||
         as_ynode_get_str(n, what, "model_id", NULL, &model_id, err) ||
         as_ynode_get_str(n, what, "dataset", "", &dataset, err) ||
+        as_ynode_get_str(n, what, "label", "", &label, err) ||
         as_ynode_get_int(n, what, "seq_len", 0, 1, 1 << 20, &seq_len, err) ||
         as_ynode_get_int(n, what, "heads", 0, 1, 1 << 20, &m->heads, err))
         return -1;
@@ -185,6 +186,10 @@ static int parse_model(struct as_config *cfg, struct as_model_cfg *m, const stru
                               what, name);
     as_strlcpy(m->name, name, sizeof m->name);
     as_strlcpy(m->dataset, dataset, sizeof m->dataset);
+    if (strlen(label) >= sizeof m->label)
+        return as_ynode_error(as_ynode_get(n, "label"), err, "model '%s': label longer than %d bytes", name,
+                              (int)sizeof m->label - 1);
+    as_strlcpy(m->label, label, sizeof m->label);
     if (dir) {
         if (!dir[0])
             return as_ynode_error(as_ynode_get(n, "dir"), err, "model '%s': empty 'dir'", name);
@@ -207,9 +212,39 @@ static int parse_model(struct as_config *cfg, struct as_model_cfg *m, const stru
     return 0;
 }
 
+/* figures.matrices: [{model, layer, head}] (the models are checked once the config's are known). */
+static int parse_matrices(struct as_config *cfg, const struct as_ynode *l, struct as_error *err)
+{
+    static const char *const keys[] = { "model", "layer", "head", NULL };
+    if (l->kind != AS_YNODE_SEQ)
+        return as_ynode_error(l, err, "figures.matrices: expected a list of {model, layer, head}");
+    cfg->matrices = as_xcalloc(l->n ? l->n : 1, sizeof *cfg->matrices);
+    for (size_t i = 0; i < l->n; i++) {
+        const struct as_ynode *e = l->items[i];
+        struct as_matrix_req *q = &cfg->matrices[i];
+        char what[64];
+        const char *model;
+        snprintf(what, sizeof what, "figures.matrices[%zu]", i);
+        if (e->kind != AS_YNODE_MAP)
+            return as_ynode_error(e, err, "%s: expected a mapping {model, layer, head}", what);
+        if (as_ynode_check_keys(e, what, keys, err) || as_ynode_get_str(e, what, "model", NULL, &model, err) ||
+            as_ynode_get_int(e, what, "layer", -1, 0, 1 << 20, &q->layer, err) ||
+            as_ynode_get_int(e, what, "head", -1, 0, 1 << 20, &q->head, err))
+            return -1;
+        if (!model || q->layer < 0 || q->head < 0)
+            return as_ynode_error(e, err, "%s: needs model, layer and head", what);
+        if (strlen(model) >= sizeof q->model)
+            return as_ynode_error(e, err, "%s: model name too long", what);
+        as_strlcpy(q->model, model, sizeof q->model);
+        cfg->n_matrices++;
+    }
+    return 0;
+}
+
 static int parse_figures(struct as_config *cfg, const struct as_ynode *n, struct as_error *err)
 {
-    static const char *const keys[] = { "dir", "formats", NULL };
+    static const char *const keys[] = { "dir", "formats", "style", "matrices", NULL };
+    static const char *const styles[] = { "generic", "paper", NULL };
     if (n->kind == AS_YNODE_SCALAR) {
         int on;
         if (as_ynode_get_bool(n, "", "figures", 0, &on, err))
@@ -219,6 +254,12 @@ static int parse_figures(struct as_config *cfg, const struct as_ynode *n, struct
         return -1;
     const char *dir;
     if (as_ynode_get_str(n, "figures", "dir", NULL, &dir, err))
+        return -1;
+    int paper = 0;
+    if (as_ynode_get_enum(n, "figures", "style", 0, styles, &paper, err))
+        return -1;
+    const struct as_ynode *mx = as_ynode_get(n, "matrices");
+    if (mx && parse_matrices(cfg, mx, err))
         return -1;
     cfg->figures = 1;
     cfg->figure_formats = 1;
@@ -243,6 +284,8 @@ static int parse_figures(struct as_config *cfg, const struct as_ynode *n, struct
                 return as_ynode_error(x, err, "figures.formats: '%s' is not png, pdf or svg", x->scalar);
         }
     }
+    if (paper)
+        cfg->figure_formats |= AS_CONFIG_FIG_PAPER;
     return 0;
 }
 
@@ -279,8 +322,8 @@ static struct as_model_cfg *model_push(struct as_config *cfg)
 
 /* ---- sweeps: `{var}` in a template scalar is the value; `{var:path}` the value with '/' as '_' */
 
-static int expand_template(const char *tmpl, const struct as_ynode *vars, const size_t *pick, char *out, size_t n,
-                           const struct as_ynode *at, struct as_error *err)
+static int expand_template(const char *tmpl, const struct as_ynode *vars, const size_t *pick, const char *data_root,
+                           char *out, size_t n, const struct as_ynode *at, struct as_error *err)
 {
     size_t k = 0;
     for (const char *c = tmpl; *c; c++) {
@@ -310,9 +353,17 @@ static int expand_template(const char *tmpl, const struct as_ynode *vars, const 
         for (v = 0; v < vars->n; v++)
             if (!strcmp(vars->keys[v]->scalar, name))
                 break;
-        if (v == vars->n)
+        const char *val;
+        if (v < vars->n) {
+            val = vars->items[v]->items[pick[v]]->scalar;
+        } else if (!strcmp(name, "data_root")) { /* the config's data_root: unless a var has the name */
+            if (!data_root[0])
+                return as_ynode_error(at, err, "sweep: template '%s' uses '{data_root}' but data_root is not set "
+                                      "(give data_root: in the config or --set data_root=PATH)", tmpl);
+            val = data_root;
+        } else {
             return as_ynode_error(at, err, "sweep: template '%s' uses '{%s}', which is not in sweep.vars", tmpl, name);
-        const char *val = vars->items[v]->items[pick[v]]->scalar;
+        }
         for (const char *x = val; *x; x++)
             if (k + 1 < n)
                 out[k++] = path && *x == '/' ? '_' : *x;
@@ -323,7 +374,7 @@ static int expand_template(const char *tmpl, const struct as_ynode *vars, const 
 }
 
 static struct as_ynode *clone_expand(const struct as_ynode *t, const struct as_ynode *vars, const size_t *pick,
-                                     struct as_error *err)
+                                     const char *data_root, struct as_error *err)
 {
     struct as_ynode *n = as_xcalloc(1, sizeof *n);
     *n = *t;
@@ -332,7 +383,7 @@ static struct as_ynode *clone_expand(const struct as_ynode *t, const struct as_y
     n->scalar = NULL;
     if (t->kind == AS_YNODE_SCALAR) {
         char buf[AS_PATH_MAX];
-        if (expand_template(t->scalar, vars, pick, buf, sizeof buf, t, err)) {
+        if (expand_template(t->scalar, vars, pick, data_root, buf, sizeof buf, t, err)) {
             free(n);
             return NULL;
         }
@@ -350,7 +401,7 @@ static struct as_ynode *clone_expand(const struct as_ynode *t, const struct as_y
             *n->keys[i] = *t->keys[i];
             n->keys[i]->scalar = as_xstrdup(t->keys[i]->scalar);
         }
-        n->items[i] = clone_expand(t->items[i], vars, pick, err);
+        n->items[i] = clone_expand(t->items[i], vars, pick, data_root, err);
         n->n = i + 1;
         if (!n->items[i]) {
             n->n = i + (t->kind == AS_YNODE_MAP);
@@ -401,7 +452,7 @@ static int expand_sweep(struct as_config *cfg, const struct as_ynode *sw, struct
     struct as_strbuf missing = AS_STRBUF_INIT;
     int n_missing = 0, rc = 0;
     for (;;) {
-        struct as_ynode *entry = clone_expand(tmpl, vars, pick, err);
+        struct as_ynode *entry = clone_expand(tmpl, vars, pick, cfg->data_root, err);
         if (!entry) {
             rc = -1;
             break;
@@ -457,7 +508,7 @@ static size_t sweep_size(const struct as_ynode *sw)
 static int parse_root(struct as_config *cfg, struct as_error *err)
 {
     static const char *const keys[] = { "output", "models", "sweep", "stages", "figures", "provenance", "on_error",
-                                        NULL };
+                                        "data_root", NULL };
     const struct as_ynode *root = cfg->doc.root;
     if (root->kind != AS_YNODE_MAP)
         return as_ynode_error(root, err, "the config must be a mapping with output, models and stages");
@@ -471,6 +522,13 @@ static int parse_root(struct as_config *cfg, struct as_error *err)
     if (!output[0])
         return as_ynode_error(as_ynode_get(root, "output"), err, "output: empty path");
     path_join(cfg->output, sizeof cfg->output, cfg->dir, output);
+    const char *data_root;
+    if (as_ynode_get_str(root, "", "data_root", NULL, &data_root, err))
+        return -1;
+    if (data_root && !data_root[0])
+        return as_ynode_error(as_ynode_get(root, "data_root"), err, "data_root: empty path");
+    if (data_root)
+        path_join(cfg->data_root, sizeof cfg->data_root, cfg->dir, data_root);
 
     const struct as_ynode *models = as_ynode_get(root, "models"), *sweep = as_ynode_get(root, "sweep");
     if (!models && !sweep)
@@ -551,6 +609,17 @@ static int parse_root(struct as_config *cfg, struct as_error *err)
     const struct as_ynode *fig = as_ynode_get(root, "figures");
     if (fig && parse_figures(cfg, fig, err))
         return -1;
+    for (int i = 0; i < cfg->n_matrices; i++) { /* a model left out by missing: skip is no error */
+        const char *mn = cfg->matrices[i].model;
+        size_t len = strlen(mn);
+        const char *sk = as_strbuf_str(&cfg->skipped);
+        int skipped = !strncmp(sk, mn, len) && sk[len] == ' ';
+        for (const char *p = strchr(sk, '\n'); p && !skipped; p = strchr(p + 1, '\n'))
+            skipped = !strncmp(p + 1, mn, len) && p[1 + len] == ' ';
+        if (!as_config_model(cfg, mn) && !skipped)
+            return as_ynode_error(as_ynode_get(fig, "matrices")->items[i], err, "figures.matrices[%d]: no model '%s' "
+                                  "in the config", i, mn);
+    }
     const struct as_ynode *prov = as_ynode_get(root, "provenance");
     if (prov) {
         static const char *const pk[] = { "digest", NULL };
@@ -568,22 +637,184 @@ static int parse_root(struct as_config *cfg, struct as_error *err)
     return 0;
 }
 
-int as_config_parse(struct as_config *cfg, const char *name, const char *dir, const char *text,
-                    struct as_error *err)
+/* ---- --set KEY=VALUE: edits of the YAML tree before it is parsed */
+
+static struct as_ynode *ynode_new(enum as_ynode_kind kind, const char *file, const char *scalar)
 {
-    memset(cfg, 0, sizeof *cfg);
-    as_strlcpy(cfg->path, name, sizeof cfg->path);
-    as_strlcpy(cfg->dir, dir, sizeof cfg->dir);
-    if (as_ydoc_parse_string(&cfg->doc, name, text, strlen(text), err))
+    struct as_ynode *n = as_xcalloc(1, sizeof *n);
+    n->kind = kind;
+    n->file = file;
+    n->line = n->col = 1;
+    if (scalar)
+        n->scalar = as_xstrdup(scalar);
+    return n;
+}
+
+static void ynode_push(struct as_ynode *map, struct as_ynode *key, struct as_ynode *item)
+{
+    map->items = as_xrealloc(map->items, map->n + 1, sizeof *map->items);
+    map->keys = as_xrealloc(map->keys, map->n + 1, sizeof *map->keys);
+    map->keys[map->n] = key;
+    map->items[map->n++] = item;
+}
+
+static int is_null_scalar(const struct as_ynode *n)
+{
+    return n->kind == AS_YNODE_SCALAR && !n->quoted &&
+           (!n->scalar[0] || !strcmp(n->scalar, "~") || !strcmp(n->scalar, "null"));
+}
+
+/* Apply one override to the document's tree. `tag` ("--set KEY=VALUE", owned by the caller for as
+ * long as the tree lives) is the file name of every node the override makes. */
+static int apply_set(struct as_config *cfg, const char *set, const char *tag, struct as_error *err)
+{
+    const char *eq = strchr(set, '=');
+    if (!eq || eq == set)
+        return as_error_set(err, AS_ERR_USAGE, "--set '%s': expected KEY=VALUE (a dotted key such as "
+                            "stages.histsim.edges=100)", set);
+    char key[512];
+    if ((size_t)(eq - set) >= sizeof key)
+        return as_error_set(err, AS_ERR_USAGE, "--set: key '%.40s...' is too long", set);
+    memcpy(key, set, (size_t)(eq - set));
+    key[eq - set] = '\0';
+    const char *value = eq + 1;
+    char abs_root[AS_PATH_MAX];
+    if (!strcmp(key, "data_root") && value[0] && value[0] != '/') { /* from the command line: the cwd */
+        char cwd[AS_PATH_MAX];
+        if (getcwd(cwd, sizeof cwd)) {
+            snprintf(abs_root, sizeof abs_root, "%s/%s", cwd, value);
+            path_tidy(abs_root);
+            value = abs_root;
+        }
+    }
+    /* the value is YAML: 100, [png, pdf], "a b", {} */
+    struct as_ydoc vd;
+    memset(&vd, 0, sizeof vd);
+    if (!value[0])
+        vd.file = as_xstrdup(tag);
+    else if (as_ydoc_parse_string(&vd, tag, value, strlen(value), err))
         return -1;
-    if (parse_root(cfg, err)) {
+    cfg->set_docs = as_xrealloc(cfg->set_docs, (size_t)cfg->n_set_docs + 1, sizeof *cfg->set_docs);
+    cfg->set_docs[cfg->n_set_docs++] = vd;
+    struct as_ynode *val = vd.root;
+    cfg->set_docs[cfg->n_set_docs - 1].root = NULL; /* grafted below: the config's tree owns it */
+    if (!val) { /* `--set k=`: the empty string */
+        val = ynode_new(AS_YNODE_SCALAR, tag, "");
+        val->quoted = 1;
+    }
+    const char *file = cfg->set_docs[cfg->n_set_docs - 1].file; /* lives as long as the config */
+    struct as_ynode *cur = cfg->doc.root;
+    char *save = NULL, path[512] = "";
+    for (char *seg = strtok_r(key, ".", &save); seg; seg = strtok_r(NULL, ".", &save)) {
+        int last = save == NULL || *save == '\0';
+        if (!seg[0]) {
+            as_ynode_free(val);
+            return as_error_set(err, AS_ERR_USAGE, "--set '%s': empty part in the key", set);
+        }
+        struct as_ynode **slot = NULL;
+        if (cur->kind == AS_YNODE_MAP) {
+            for (size_t i = 0; i < cur->n; i++)
+                if (!strcmp(cur->keys[i]->scalar, seg))
+                    slot = &cur->items[i];
+            if (!slot) {
+                ynode_push(cur, ynode_new(AS_YNODE_SCALAR, file, seg),
+                           last ? NULL : ynode_new(AS_YNODE_MAP, file, NULL));
+                slot = &cur->items[cur->n - 1];
+            }
+        } else if (cur->kind == AS_YNODE_SEQ) {
+            char *end;
+            long idx = strtol(seg, &end, 10);
+            if (*end || idx < 0 || (size_t)idx >= cur->n) {
+                as_ynode_free(val);
+                return as_error_set(err, AS_ERR_CONFIG, "%s: '%s%s' is a list of %zu: '%s' is not an index of it",
+                                    tag, path, path[0] ? "" : "(top)", cur->n, seg);
+            }
+            slot = &cur->items[idx];
+        } else {
+            as_ynode_free(val);
+            return as_error_set(err, AS_ERR_CONFIG, "%s: '%s' is a value, not a mapping: it has no key '%s'", tag,
+                                path, seg);
+        }
+        snprintf(path + strlen(path), sizeof path - strlen(path), "%s%s", path[0] ? "." : "", seg);
+        if (last) {
+            as_ynode_free(*slot);
+            *slot = val;
+            break;
+        }
+        if (is_null_scalar(*slot)) { /* `histsim:` with no value: becomes the mapping the key goes in */
+            as_ynode_free(*slot);
+            *slot = ynode_new(AS_YNODE_MAP, file, NULL);
+        }
+        cur = *slot;
+    }
+    as_strbuf_addf(&cfg->overrides, "%s%s", cfg->overrides.len ? "\n" : "", set);
+    return 0;
+}
+
+/* "--set K=V:1:5: msg" -> "--set K=V: msg": an override has no line and column. */
+static void tidy_set_error(const struct as_config *cfg, struct as_error *err)
+{
+    for (int i = 0; i < cfg->n_set_docs; i++) {
+        const char *tag = cfg->set_docs[i].file;
+        size_t n = strlen(tag);
+        if (strncmp(err->msg, tag, n) || err->msg[n] != ':')
+            continue;
+        char *p = err->msg + n + 1, *q = p;
+        while (*q >= '0' && *q <= '9')
+            q++;
+        if (q == p || *q != ':')
+            return;
+        q++;
+        while (*q >= '0' && *q <= '9')
+            q++;
+        if (*q == ':')
+            memmove(p - 1, q, strlen(q) + 1);
+        return;
+    }
+}
+
+static int apply_sets(struct as_config *cfg, const char *const *sets, int n_sets, struct as_error *err)
+{
+    if (n_sets > 0 && cfg->doc.root->kind != AS_YNODE_MAP)
+        return as_ynode_error(cfg->doc.root, err, "the config must be a mapping with output, models and stages");
+    for (int i = 0; i < n_sets; i++) {
+        char tag[600];
+        snprintf(tag, sizeof tag, "--set %s", sets[i]);
+        if (apply_set(cfg, sets[i], tag, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int load_common(struct as_config *cfg, const char *const *sets, int n_sets, struct as_error *err)
+{
+    if (apply_sets(cfg, sets, n_sets, err) || parse_root(cfg, err)) {
+        tidy_set_error(cfg, err);
         as_config_release(cfg);
         return -1;
     }
     return 0;
 }
 
-int as_config_load(struct as_config *cfg, const char *path, struct as_error *err)
+int as_config_parse_set(struct as_config *cfg, const char *name, const char *dir, const char *text,
+                        const char *const *sets, int n_sets, struct as_error *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    as_strlcpy(cfg->path, name, sizeof cfg->path);
+    as_strlcpy(cfg->dir, dir, sizeof cfg->dir);
+    if (as_ydoc_parse_string(&cfg->doc, name, text, strlen(text), err))
+        return -1;
+    return load_common(cfg, sets, n_sets, err);
+}
+
+int as_config_parse(struct as_config *cfg, const char *name, const char *dir, const char *text,
+                    struct as_error *err)
+{
+    return as_config_parse_set(cfg, name, dir, text, NULL, 0, err);
+}
+
+int as_config_load_set(struct as_config *cfg, const char *path, const char *const *sets, int n_sets,
+                       struct as_error *err)
 {
     memset(cfg, 0, sizeof *cfg);
     as_strlcpy(cfg->path, path, sizeof cfg->path);
@@ -595,11 +826,20 @@ int as_config_load(struct as_config *cfg, const char *path, struct as_error *err
         as_strlcpy(cfg->dir, ".", sizeof cfg->dir);
     if (as_ydoc_load(&cfg->doc, path, err))
         return -1;
-    if (parse_root(cfg, err)) {
-        as_config_release(cfg);
-        return -1;
-    }
-    return 0;
+    return load_common(cfg, sets, n_sets, err);
+}
+
+int as_config_load(struct as_config *cfg, const char *path, struct as_error *err)
+{
+    return as_config_load_set(cfg, path, NULL, 0, err);
+}
+
+const struct as_model_cfg *as_config_model(const struct as_config *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->n_models; i++)
+        if (!strcmp(cfg->models[i].name, name))
+            return &cfg->models[i];
+    return NULL;
 }
 
 void as_config_release(struct as_config *cfg)
@@ -612,7 +852,12 @@ void as_config_release(struct as_config *cfg)
         if (cfg->stages[i].ops->release)
             cfg->stages[i].ops->release(cfg->stages[i].cfg);
     free(cfg->models);
+    free(cfg->matrices);
+    as_strbuf_release(&cfg->overrides);
     as_ydoc_release(&cfg->doc);
+    for (int i = 0; i < cfg->n_set_docs; i++) /* after the tree: its grafted nodes name these files */
+        as_ydoc_release(&cfg->set_docs[i]);
+    free(cfg->set_docs);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -17,10 +17,22 @@
  *     vars: {dataset: [wikipedia, dclm], model_id: [bigscience/bloom], seq_len: [64, 256]}
  *     model: {root: "/data/results-final-{dataset}", model_id: "{model_id}", seq_len: "{seq_len}"}
  *     missing: skip                # or error (default): combinations whose folder is missing
- *   figures: {formats: [png]}      # (optional) draw figures at the end of run
+ *   data_root: /data               # (optional) the {data_root} of sweep templates
+ *   figures: {formats: [png]}      # (optional) draw figures at the end of run; style: paper draws
+ *                                  # the paper's files; matrices: [{model, layer, head}] stores
+ *                                  # those T x T slabs of qk_mean (and qk_var) in the results
  *   on_error: stop                 # or skip: a model whose inputs or stages fail is recorded as
  *                                  # failed and the others finish (exit 4, complete = 0)
- * Relative paths resolve against the config file's folder. */
+ * A model entry may have `label:` (display name in legends, model attribute `label`).
+ * Relative paths resolve against the config file's folder.
+ *
+ * Overrides (`--set KEY=VALUE` of run and validate): KEY is a dotted path into the YAML tree
+ * (`stages.histsim.edges`, `sweep.0.missing`; a number indexes a list), VALUE is YAML (`100`,
+ * `[png, pdf]`, `"a b"`). Each is applied to the tree before the config is parsed, so every check
+ * applies: a key the schema does not have is the config error `unknown key` naming it, a value of
+ * the wrong type the usual type error; the position of such an error is the override itself
+ * (`--set stages.histsim.edgs=100: stages.histsim: unknown key 'edgs' (...)`). A relative
+ * `data_root` given by --set resolves against the current directory (like -o). */
 #ifndef AS_PIPELINE_AS_CONFIG_H
 #define AS_PIPELINE_AS_CONFIG_H
 
@@ -56,6 +68,7 @@ struct as_model_cfg {
     char dataset[64];
     int64_t seq_len_attr;          /* seeds' layout seq_len, 0 when not used */
     int64_t heads;                 /* `heads:` (0: unknown), a hint for stages that cannot see it */
+    char label[AS_NAME_MAX];       /* `label:` display name for legends, "" when not given */
     struct as_tensor_ref tensors[AS_MAX_TENSORS]; /* explicit per-tensor files */
     int n_tensors;
 };
@@ -65,6 +78,19 @@ struct as_stage_cfg {
     void *cfg;                     /* owned: ops->release() */
     const struct as_ynode *node;   /* its options (NULL: defaults); borrowed from doc */
 };
+
+/* One T x T matrix the run stores for the attention-matrix figures (figures.matrices). */
+struct as_matrix_req {
+    char model[AS_NAME_MAX];       /* a model of the config */
+    int64_t layer, head;           /* 0-based */
+};
+
+/* figure_formats bits: AS_CONFIG_FIG_PNG, _PDF, _SVG (the values of as_plot.h's AS_PLOT_*), and
+ * AS_CONFIG_FIG_PAPER: `style: paper`, the paper's files (attnstat plot --style paper). */
+#define AS_CONFIG_FIG_PNG 1u
+#define AS_CONFIG_FIG_PDF 2u
+#define AS_CONFIG_FIG_SVG 4u
+#define AS_CONFIG_FIG_PAPER 256u
 
 enum as_on_error { AS_ON_ERROR_STOP = 0, AS_ON_ERROR_SKIP, AS_ON_ERROR_COUNT };
 
@@ -80,7 +106,13 @@ struct as_config {
     int n_stages;
     int figures;                   /* 1: draw figures at the end of run */
     char figures_dir[AS_PATH_MAX];
-    unsigned figure_formats;       /* bitmask: 1 png, 2 pdf, 4 svg */
+    unsigned figure_formats;       /* bitmask AS_CONFIG_FIG_*: 1 png, 2 pdf, 4 svg, 256 paper style */
+    struct as_matrix_req *matrices; /* owned, n_matrices: figures.matrices */
+    int n_matrices;
+    char data_root[AS_PATH_MAX];   /* data_root: resolved, "" when not set */
+    struct as_strbuf overrides;    /* the --set KEY=VALUE applied, one per line, not newline-terminated */
+    struct as_ydoc *set_docs;      /* owned: the parsed values of the overrides (n_set_docs) */
+    int n_set_docs;
     char selection[4096];          /* --models list when a subset runs ("" = all) */
     struct as_ynode **generated;   /* owned: model entries expanded from sweeps */
     int n_generated;
@@ -94,6 +126,16 @@ int as_config_load(struct as_config *cfg, const char *path, struct as_error *err
 /* Same, from a string (tests); `name` stands for the file name in messages and `dir` for its folder. */
 int as_config_parse(struct as_config *cfg, const char *name, const char *dir, const char *text,
                     struct as_error *err);
+/* as_config_load / as_config_parse with the n_sets overrides "KEY=VALUE" (borrowed) applied in
+ * order (header comment). An override without '=' or with an empty key is AS_ERR_USAGE; a path
+ * through a value that is not a mapping or list, or a list index out of range, AS_ERR_CONFIG; then
+ * the config's own errors. The overrides are recorded in cfg->overrides. */
+int as_config_load_set(struct as_config *cfg, const char *path, const char *const *sets, int n_sets,
+                       struct as_error *err);
+int as_config_parse_set(struct as_config *cfg, const char *name, const char *dir, const char *text,
+                        const char *const *sets, int n_sets, struct as_error *err);
+/* The model of the config named `name`, or NULL. Borrowed. */
+const struct as_model_cfg *as_config_model(const struct as_config *cfg, const char *name);
 void as_config_release(struct as_config *cfg);
 
 /* Keep only the models named in the comma-separated list `names` (array mode), in config order;

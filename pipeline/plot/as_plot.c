@@ -112,7 +112,7 @@ static void collect_specs(struct spec_list *out)
 /* ---- small helpers */
 
 /* [A-Za-z0-9._+-] kept, anything else becomes '_'. */
-static void safe_name(const char *in, char *out, size_t n)
+void as_plot_safe_name(const char *in, char *out, size_t n)
 {
     size_t i = 0;
     for (; in[i] && i + 1 < n; i++) {
@@ -126,7 +126,7 @@ static void safe_name(const char *in, char *out, size_t n)
         out[0] = '_';
 }
 
-static int mkdir_p(const char *dir, struct as_error *err)
+int as_plot_mkdir_p(const char *dir, struct as_error *err)
 {
     char buf[4096];
     if (as_strlcpy(buf, dir, sizeof buf))
@@ -190,7 +190,7 @@ static int open_model(struct ctx *c, const char *name, struct model *m, struct a
     memset(m, 0, sizeof *m);
     if (as_strlcpy(m->name, name, sizeof m->name))
         return as_error_set(err, AS_ERR_INPUT, "'%s': model name '%.40s...' is too long", c->results, name);
-    safe_name(name, m->safe, sizeof m->safe);
+    as_plot_safe_name(name, m->safe, sizeof m->safe);
     struct as_results_model_info mi;
     if (as_results_model_info(c->rf, name, &mi, err))
         return -1;
@@ -440,7 +440,7 @@ static int draw_spec(struct ctx *c, const struct fig_spec *sp, struct as_error *
         for (int m = 0; m < c->n; m++)
             if (s[m].kind)
                 lv[n++] = (struct as_plot_line){ c->m[m].name, c->m[m].color, s[m].v, s[m].sd, s[m].rows };
-        struct as_plot_lines l = { title, sp->axis, lv, n, c->std_band && sp->std_field, AS_PLOT_SHAPE_WIDE };
+        struct as_plot_lines l = { title, sp->axis, lv, n, c->std_band && sp->std_field, AS_PLOT_SHAPE_WIDE, 0 };
         snprintf(base, sizeof base, "all_%s_%s", sp->stage, sp->field);
         if (ctx_emit(c, base, AS_PLOT_SHAPE_WIDE, as_plot_draw_lines, &l, err))
             goto out;
@@ -469,7 +469,7 @@ int as_plot_results(const char *results_path, const struct as_plot_opts *o, stru
     if (!as_results_is_complete(c.rf))
         fprintf(stderr, "attnstat: warning: '%s' is not complete: figures show only the units that finished\n",
                 results_path);
-    if (mkdir_p(c.dir, err))
+    if (as_plot_mkdir_p(c.dir, err))
         goto out;
     collect_specs(&specs);
     for (int i = 0; i < specs.n; i++)
@@ -486,6 +486,10 @@ out:
 
 int as_plot_run_figures(const char *results_path, const char *dir, unsigned formats, struct as_error *err)
 {
+    if (formats & AS_PLOT_STYLE_PAPER) {
+        struct as_plot_paper_opts po = { dir, 0, 0, 1 };
+        return as_plot_paper(results_path, &po, NULL, err);
+    }
     struct as_plot_opts o = { dir, formats, NULL, 0 };
     return as_plot_results(results_path, &o, NULL, err);
 }
@@ -588,7 +592,7 @@ int as_plot_matrix(const char *results_path, const char *model, int64_t layer, i
     snprintf(base, sizeof base, "%s_" MATRIX_INPUT "_layer%lld_head%lld", m->safe, (long long)layer,
              (long long)head);
     ctx_close_file(&c);
-    if (mkdir_p(c.dir, err) || ctx_emit(&c, base, AS_PLOT_SHAPE_SQUARE, as_plot_draw_heatmap, &h, err))
+    if (as_plot_mkdir_p(c.dir, err) || ctx_emit(&c, base, AS_PLOT_SHAPE_SQUARE, as_plot_draw_heatmap, &h, err))
         goto out;
     rc = 0;
 out:

@@ -76,8 +76,41 @@ int as_plot_matrix(const char *results_path, const char *model, int64_t layer, i
                    const struct as_plot_opts *o, struct as_strbuf *made, struct as_error *err);
 
 /* For `run` with a figures: section (as_driver.c, rank 0, after the results file is closed):
- * as_plot_results with every model, no std band, formats an AS_PLOT_* mask (0: PNG). */
+ * as_plot_results with every model, no std band, formats an AS_PLOT_* mask (0: PNG); with bit
+ * AS_PLOT_STYLE_PAPER in formats (config `figures: {style: paper}`), as_plot_paper instead, in
+ * the notebooks' formats. */
+#define AS_PLOT_STYLE_PAPER 256u   /* = AS_CONFIG_FIG_PAPER */
 int as_plot_run_figures(const char *results_path, const char *dir, unsigned formats, struct as_error *err);
+
+/* The paper's own files (`attnstat plot --style paper`), named as the analysis notebooks name them,
+ * from the results file alone. <model> is the model id with '/' as '_' (bigscience_bloom; the file-
+ * safe model name when the model has no model_id), <T> its sequence length, <dataset> its dataset;
+ * files of a model with a dataset go in DIR/<dataset>/, the others in DIR/:
+ *   attention_stats_{within_diag,within_lower,js_similarity}_<model>_<T>.png
+ *        histsim heatmap, 8 x 8 in at 400 dpi (3200 x 3200 px), x = head, y = layer from the
+ *        bottom, viridis on [0, 1], axes "Head" and "Layer", colour bar "Similarity" ("JS
+ *        similarity" for js_similarity), no title
+ *   attention_stats_summary_<model>_<T>.txt
+ *        the notebook's print_stats lines, "Within-diagonal similarity | min=... max=... mean=...
+ *        std=..." (population std, the numbers of the summary log)
+ *   attention_heatmap_{mean,variance}_<model>_<T>_<layer>_<head>.png
+ *        a matrix stored by `run` (config figures.matrices): x = key position, y = query position
+ *        (row 0 at the top), upper triangle masked white, axes "Key Position" and "Query Position"
+ *   <dataset>/<T>/{violation_rate,average_absolute_error,average_relative_error}.pdf (DIR/<T>/
+ *        without a dataset): monotonicity per layer (numbered from 1) of every model of that
+ *        dataset and T, 4.5 x 3 in, one line per model in file order, legend with the models'
+ *        labels (else their names), +-2 std bands with std_band
+ * formats 0 gives those formats; else every figure is drawn in each format of the mask (the
+ * report uses PNG). Names made (relative to DIR) are appended to *made, and recorded in the
+ * results file when record is 1. Errors as as_plot_results. */
+struct as_plot_paper_opts {
+    const char *out_dir;           /* created if missing; NULL: "." */
+    unsigned formats;              /* AS_PLOT_* mask, 0: the notebooks' (PNG heatmaps, PDF lines) */
+    int std_band;                  /* 1: +-2 std bands on the error figures */
+    int record;                    /* 1: record the files in the results file's `figures` */
+};
+int as_plot_paper(const char *results_path, const struct as_plot_paper_opts *o, struct as_strbuf *made,
+                  struct as_error *err);
 
 /* `attnstat plot RESULTS.h5 [-o DIR] [--format pdf,png,svg] [--models a,b] [--std-band]
  *                          [--matrix MODEL LAYER HEAD]`; argv[0] is "plot".

@@ -10,7 +10,8 @@
 /* The usage lines, shown after a command-line mistake, and the help (--help) that follows them. */
 #define PLOT_USAGE_LINES                                                                                   \
     "usage: attnstat plot RESULTS.h5 [-o DIR] [--format png,pdf,svg] [--models a,b] [--std-band]\n"        \
-    "       attnstat plot RESULTS.h5 --matrix MODEL LAYER HEAD [-o DIR] [--format ...]\n"
+    "       attnstat plot RESULTS.h5 --matrix MODEL LAYER HEAD [-o DIR] [--format ...]\n"     \
+    "       attnstat plot RESULTS.h5 --style paper [-o DIR] [--std-band] [--format ...]\n"
 
 static const char plot_usage[] = PLOT_USAGE_LINES "(see 'attnstat plot --help')\n";
 
@@ -21,7 +22,10 @@ static const char plot_help[] =
     "  --format LIST        png, pdf and/or svg, comma-separated (default: png)\n"
     "  --models LIST        only these models (default: all in the file)\n"
     "  --std-band           shade +-2 std around the monotonicity error lines\n"
-    "  --matrix M L H       the input mean-score matrix of model M, layer L, head H (0-based)\n";
+    "  --matrix M L H       the input mean-score matrix of model M, layer L, head H (0-based)\n"
+    "  --style paper        the analysis notebooks' files: attention_stats_*.png/.txt per model,\n"
+    "                       <dataset>/<T>/{violation_rate,average_*_error}.pdf, attention_heatmap_*\n"
+    "                       of the matrices the run stored (formats: the notebooks', or --format)\n";
 
 static int parse_index(const char *s, int64_t *out)
 {
@@ -60,6 +64,7 @@ int as_plot_cli(int argc, char **argv)
     struct as_plot_opts o = { ".", 0, NULL, 0 };
     const char *results = NULL, *mmodel = NULL;
     int64_t mlayer = -1, mhead = -1;
+    int paper = 0;
     struct as_error err = { AS_OK, "" };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -78,6 +83,11 @@ int as_plot_cli(int argc, char **argv)
         } else if (is_opt(a, "--models", NULL)) {
             if (!(o.models = opt_value(argc, argv, &i, "--models", NULL)) || !*o.models)
                 return as_usage_error(plot_usage, "plot: option '%s' needs a list of model names", a);
+        } else if (is_opt(a, "--style", NULL)) {
+            const char *v = opt_value(argc, argv, &i, "--style", NULL);
+            if (!v || (strcmp(v, "paper") && strcmp(v, "generic")))
+                return as_usage_error(plot_usage, "plot: --style takes paper or generic, not '%s'", v ? v : "");
+            paper = !strcmp(v, "paper");
         } else if (!strcmp(a, "--std-band")) {
             o.std_band = 1;
         } else if (!strcmp(a, "--matrix")) {
@@ -101,9 +111,13 @@ int as_plot_cli(int argc, char **argv)
     }
     if (!results)
         return as_usage_error(plot_usage, "%s", "plot needs one RESULTS.h5 file");
+    if (paper && (mmodel || o.models))
+        return as_usage_error(plot_usage, "%s", "plot: --style paper draws every model: no --matrix or --models");
     struct as_strbuf made = AS_STRBUF_INIT;
-    int rc = mmodel ? as_plot_matrix(results, mmodel, mlayer, mhead, &o, &made, &err)
-                    : as_plot_results(results, &o, &made, &err);
+    struct as_plot_paper_opts po = { o.out_dir, o.formats, o.std_band, 1 };
+    int rc = paper ? as_plot_paper(results, &po, &made, &err)
+             : mmodel ? as_plot_matrix(results, mmodel, mlayer, mhead, &o, &made, &err)
+                      : as_plot_results(results, &o, &made, &err);
     for (const char *p = as_strbuf_str(&made); *p;) {
         const char *e = strchr(p, '\n');
         int len = e ? (int)(e - p) : (int)strlen(p);

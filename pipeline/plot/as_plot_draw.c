@@ -27,6 +27,7 @@ static const struct page {
 } pages[AS_PLOT_SHAPE_COUNT] = {
     [AS_PLOT_SHAPE_SQUARE] = { 8.0, 8.0, 100.0, 17.0, 19.0, 20.0, 17.0, 8.0, 6.0, 1.4, 1.0, 2.5 },
     [AS_PLOT_SHAPE_WIDE] = { 4.5, 3.0, 200.0, 9.0, 10.0, 10.5, 9.0, 4.0, 3.5, 0.8, 0.6, 1.5 },
+    [AS_PLOT_SHAPE_PAPER_SQUARE] = { 8.0, 8.0, 400.0, 20.0, 25.0, 20.0, 17.0, 8.0, 6.0, 1.4, 1.0, 2.5 },
 };
 
 static const struct fmt {
@@ -708,7 +709,7 @@ void as_plot_draw_lines(const void *arg)
                 runs(l->v[m].y, l->v[m].sd, l->v[m].n, band_run, NULL);
             }
 
-    int markers = Lmax <= 48;
+    int markers = Lmax <= 48 && !l->no_markers;
     set_font(pg->marker_pt);
     set_width(pg->line_lw);
     for (int m = 0; m < l->n; m++) {

@@ -9,8 +9,9 @@
 #include "as_plot.h"
 #include "as_util.h"
 
-/* Page shapes: SQUARE 8 x 8 in (heatmaps, matrices), WIDE 4.5 x 3 in (lines). */
-enum as_plot_shape { AS_PLOT_SHAPE_SQUARE, AS_PLOT_SHAPE_WIDE, AS_PLOT_SHAPE_COUNT };
+/* Page shapes: SQUARE 8 x 8 in (heatmaps, matrices), WIDE 4.5 x 3 in (lines), PAPER_SQUARE the
+ * notebooks' 8 x 8 in heatmaps (PNG at 400 dpi, 20 pt ticks, 25 pt labels). */
+enum as_plot_shape { AS_PLOT_SHAPE_SQUARE, AS_PLOT_SHAPE_WIDE, AS_PLOT_SHAPE_PAPER_SQUARE, AS_PLOT_SHAPE_COUNT };
 
 /* Line colours (matplotlib's tab10), cycled by a model's position in the results file. */
 #define AS_PLOT_MODEL_COLOURS 10
@@ -41,6 +42,7 @@ struct as_plot_lines {
     int n;
     int band;                      /* 1: shade +-2 sd where a line has sd */
     enum as_plot_shape shape;
+    int no_markers;                /* 1: lines only (the notebooks' style) */
 };
 
 /* Draw on the current page; arg is a const struct as_plot_heatmap * / as_plot_lines *. */
@@ -55,6 +57,11 @@ struct as_plot_out {
     struct as_strbuf *names;       /* file names made are appended, one per line */
     struct as_strbuf *made;        /* the same again when not NULL (the caller's list) */
 };
+
+/* [A-Za-z0-9._+-] kept, anything else becomes '_' (a leading '.' too). */
+void as_plot_safe_name(const char *in, char *out, size_t n);
+/* mkdir -p; AS_ERR_IO naming the folder. */
+int as_plot_mkdir_p(const char *dir, struct as_error *err);
 
 /* One figure: a fresh page per format of out->formats, draw(arg) on it, written to
  * <dir>/<base>.<ext>. 0, or -1 with AS_ERR_IO (cannot write it; the formats before are kept). */

@@ -234,6 +234,43 @@ static void write_stage(struct wr *w, hid_t mg, const struct as_results_model *m
     H5Gclose(sg);
 }
 
+/* /models/<m>/matrices/qk_mean_<l>_<h> and qk_var_<l>_<h>, (T, T) float64. */
+static void write_one_matrix(struct wr *w, hid_t g, const char *prefix, const struct as_results_matrix *x,
+                             const double *v, const char *desc)
+{
+    char name[96];
+    snprintf(name, sizeof name, "%s%lld_%lld", prefix, (long long)x->layer, (long long)x->head);
+    hsize_t dims[2] = { (hsize_t)x->T, (hsize_t)x->T };
+    hid_t d = make_dataset(w, g, name, H5T_IEEE_F64LE, 2, dims);
+    if (d < 0)
+        return;
+    WR_CHECK(w, H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), name);
+    attr_str(w, d, AS_RESULTS_ATTR_DESCRIPTION, desc);
+    attr_i64(w, d, AS_RESULTS_ATTR_MATRIX_LAYER, x->layer);
+    attr_i64(w, d, AS_RESULTS_ATTR_MATRIX_HEAD, x->head);
+    if (v == x->mean && !x->var && x->note)
+        attr_str(w, d, AS_RESULTS_ATTR_MATRIX_NOTE, x->note);
+    H5Dclose(d);
+}
+
+static void write_matrices(struct wr *w, hid_t mg, const struct as_results_model_extra *m)
+{
+    if (w->failed || m->n_matrices <= 0 || !m->matrices)
+        return;
+    hid_t g = make_group(w, mg, AS_RESULTS_GROUP_MATRICES);
+    if (g < 0)
+        return;
+    for (int i = 0; i < m->n_matrices; i++) {
+        const struct as_results_matrix *x = &m->matrices[i];
+        write_one_matrix(w, g, AS_RESULTS_MATRIX_MEAN_PREFIX, x, x->mean,
+                         "input qk_mean[layer, head]: mean raw attention scores (query, key)");
+        if (x->var)
+            write_one_matrix(w, g, AS_RESULTS_MATRIX_VAR_PREFIX, x, x->var,
+                             "input qk_var[layer, head]: variance of the raw attention scores (query, key)");
+    }
+    H5Gclose(g);
+}
+
 /* Write n bytes to fd, retrying short writes. 0, or the errno. */
 static int write_all(int fd, const unsigned char *p, size_t n)
 {
@@ -283,8 +320,9 @@ static void save_image(struct wr *w, hid_t f, const char *tmp)
 /* Rank 0: the whole file, built in memory (HDF5's core driver, no backing store) and saved to
  * tmp. */
 static void write_file(struct wr *w, const char *tmp, const struct as_results_run *run,
-                       const struct as_results_model *models, int n_models)
+                       const struct as_results_model *models, int n_models, const struct as_results_extra *extra)
 {
+    static const struct as_results_model_extra none = { NULL, NULL, 0 };
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
     H5Pset_fapl_core(fapl, (size_t)1 << 20, 0);
@@ -312,6 +350,8 @@ static void write_file(struct wr *w, const char *tmp, const struct as_results_ru
     attr_i64(w, f, AS_RESULTS_ATTR_UNITS_COMPUTED, run->units_computed);
     attr_i64(w, f, AS_RESULTS_ATTR_UNITS_REUSED, run->units_reused);
     attr_str(w, f, AS_RESULTS_ATTR_FAILED_MODELS, run->failed_models ? run->failed_models : "");
+    if (extra && extra->config_overrides && extra->config_overrides[0])
+        attr_str(w, f, AS_RESULTS_ATTR_CONFIG_OVERRIDES, extra->config_overrides);
 
     hid_t rg = make_group(w, f, AS_RESULTS_GROUP_RUN);
     if (rg >= 0) {
@@ -339,10 +379,13 @@ static void write_file(struct wr *w, const char *tmp, const struct as_results_ru
     hid_t models_g = make_group(w, f, AS_RESULTS_GROUP_MODELS);
     for (int i = 0; i < n_models && models_g >= 0 && !w->failed; i++) {
         const struct as_results_model *m = &models[i];
+        const struct as_results_model_extra *mx = extra && extra->models ? &extra->models[i] : &none;
         hid_t mg = make_group(w, models_g, m->name);
         if (mg < 0)
             break;
         attr_str(w, mg, AS_RESULTS_ATTR_STATUS, m->error ? AS_RESULTS_STATUS_FAILED : AS_RESULTS_STATUS_OK);
+        if (mx->label && mx->label[0])
+            attr_str(w, mg, AS_RESULTS_ATTR_LABEL, mx->label);
         if (m->error) { /* what it was given, and why it failed: no value that pretends to be one */
             attr_str(w, mg, AS_RESULTS_ATTR_ERROR, m->error);
             write_attrs(w, mg, m->attrs, m->n_attrs);
@@ -357,6 +400,7 @@ static void write_file(struct wr *w, const char *tmp, const struct as_results_ru
         hid_t hs = make_scale(w, mg, AS_RESULTS_DIM_HEAD, AS_RESULTS_DIM_HEAD, m->n_heads, "head index (0-based)");
         for (int s = 0; s < m->n_stages && !w->failed; s++)
             write_stage(w, mg, m, &m->stages[s], ls, hs);
+        write_matrices(w, mg, mx);
         if (ls >= 0) H5Dclose(ls);
         if (hs >= 0) H5Dclose(hs);
         H5Gclose(mg);
@@ -376,6 +420,13 @@ static void write_file(struct wr *w, const char *tmp, const struct as_results_ru
 int as_results_write_all(MPI_Comm comm, const char *path, const struct as_results_run *run,
                          const struct as_results_model *models, int n_models, struct as_error *err)
 {
+    return as_results_write_extra_all(comm, path, run, models, n_models, NULL, err);
+}
+
+int as_results_write_extra_all(MPI_Comm comm, const char *path, const struct as_results_run *run,
+                               const struct as_results_model *models, int n_models,
+                               const struct as_results_extra *extra, struct as_error *err)
+{
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.partial", path);
     struct wr w = { err, 0, as_mpi_rank(comm), -1, tmp };
@@ -390,7 +441,7 @@ int as_results_write_all(MPI_Comm comm, const char *path, const struct as_result
             w.str_t = H5Tcopy(H5T_C_S1);
             H5Tset_size(w.str_t, H5T_VARIABLE);
             H5Tset_cset(w.str_t, H5T_CSET_UTF8);
-            write_file(&w, tmp, run, models, n_models);
+            write_file(&w, tmp, run, models, n_models, extra);
             H5Tclose(w.str_t);
             as_results_h5_quiet_end(&q);
             rc = w.failed ? -1 : 0;

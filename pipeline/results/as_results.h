@@ -36,6 +36,15 @@ struct as_results_stage {
     const char *summary;           /* AS_RESULTS_ATTR_STAGE_SUMMARY, or NULL */
 };
 
+/* One T x T matrix of a model's inputs (figures.matrices), written under
+ * /models/<name>/matrices/. Borrowed. */
+struct as_results_matrix {
+    int64_t layer, head, T;
+    const double *mean;            /* (T, T) qk_mean[layer, head] */
+    const double *var;             /* (T, T) qk_var[layer, head], or NULL */
+    const char *note;              /* why var is NULL, or NULL */
+};
+
 struct as_results_model {
     const char *name;
     int64_t n_layers, n_heads, seq_len;
@@ -65,6 +74,18 @@ struct as_results_run {
     const int64_t *rank_opens;     /* (mpi_size,) */
 };
 
+/* What the figures and the command line add to a run's results (pipeline/run/as_matrices.h).
+ * Kept apart from the structs above, which callers fill positionally. Borrowed. */
+struct as_results_model_extra {
+    const char *label;             /* AS_RESULTS_ATTR_LABEL, or NULL/"" for none */
+    const struct as_results_matrix *matrices; /* n_matrices, or NULL */
+    int n_matrices;
+};
+struct as_results_extra {
+    const char *config_overrides;  /* AS_RESULTS_ATTR_CONFIG_OVERRIDES, or NULL/"" for none */
+    const struct as_results_model_extra *models; /* (n_models,) as the models passed, or NULL */
+};
+
 /* COLLECTIVE over comm: rank 0 creates OUTPUT.partial, writes everything, closes it and renames it
  * to OUTPUT; the other ranks wait for its status. Every rank passes identical metadata and rows
  * (complete after the gather). The results are small (L x H numbers per field), so one writer
@@ -73,5 +94,9 @@ struct as_results_run {
  * then removed. Errors name the file and strerror. complete = 1 only when run->complete. */
 int as_results_write_all(MPI_Comm comm, const char *path, const struct as_results_run *run,
                          const struct as_results_model *models, int n_models, struct as_error *err);
+/* The same, with the extras written too (extra may be NULL; only rank 0's are read). */
+int as_results_write_extra_all(MPI_Comm comm, const char *path, const struct as_results_run *run,
+                               const struct as_results_model *models, int n_models,
+                               const struct as_results_extra *extra, struct as_error *err);
 
 #endif

@@ -43,6 +43,9 @@
                                                      * journal or the results file of an earlier run */
 #define AS_RESULTS_ATTR_FAILED_MODELS "failed_models" /* string: the models that failed (on_error: skip),
                                                        * one per line, not newline-terminated; "" none */
+#define AS_RESULTS_ATTR_CONFIG_OVERRIDES "config_overrides" /* string: the --set KEY=VALUE overrides
+                                                     * applied to the config text, one per line, not
+                                                     * newline-terminated; absent when none */
 #define AS_RESULTS_ATTR_SUMMARY "summary"           /* string: a summary-log text; no attnstat version
                                                      * writes it, `attnstat summary` prints it if present */
 
@@ -75,6 +78,8 @@
                                                      * skip): then the group has no datasets */
 #define AS_RESULTS_STATUS_OK "ok"
 #define AS_RESULTS_STATUS_FAILED "failed"
+#define AS_RESULTS_ATTR_LABEL "label"               /* string: the model's label: (display name in
+                                                     * legends); absent when not given */
 #define AS_RESULTS_ATTR_ERROR "error"               /* string (failed models): the one-line message */
 /* Per-input attributes: the prefix followed by the tensor name (e.g. "input:qk_mean"). */
 #define AS_RESULTS_ATTR_INPUT_PREFIX "input:"       /* string: the tensor's file path or synthetic spec */
@@ -90,6 +95,20 @@
                                                      * `run --resume` reuses a group whose key matches */
 #define AS_RESULTS_ATTR_STAGE_SUMMARY "summary"     /* string: the summary-log lines of this stage on
                                                      * this model */
+
+/* ---- /models/<model>/matrices: T x T slabs of the inputs stored for the attention-matrix figures
+ * (config figures.matrices). Not a stage: as_results_stages lists it too, so callers that
+ * take subgroups for stages skip this name. */
+
+#define AS_RESULTS_GROUP_MATRICES "matrices"        /* group in a model group, when matrices were asked for */
+#define AS_RESULTS_MATRIX_MEAN_PREFIX "qk_mean_"    /* float64 (T, T): qk_mean[layer, head], named
+                                                     * qk_mean_<layer>_<head> */
+#define AS_RESULTS_MATRIX_VAR_PREFIX "qk_var_"      /* float64 (T, T): qk_var[layer, head], when the
+                                                     * model has a qk_var input */
+#define AS_RESULTS_ATTR_MATRIX_LAYER "layer"        /* int64 on each matrix: its layer (0-based) */
+#define AS_RESULTS_ATTR_MATRIX_HEAD "head"          /* int64 on each matrix: its head (0-based) */
+#define AS_RESULTS_ATTR_MATRIX_NOTE "note"          /* string on a mean matrix without its variance:
+                                                     * why (e.g. no qk_var input) */
 
 /* ---- datasets and dimension scales */
 

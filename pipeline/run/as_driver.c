@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "as_mpi.h"
+#include "as_matrices.h"
 #include "as_plot.h"
 #include "as_run_internal.h"
 #include "as_util.h"
@@ -292,7 +293,8 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
     rc = r.rank == 0 ? write_log(cfg->log, as_strbuf_str(&log), err) : 0;
     if (as_mpi_agree_all(comm, err))
         goto out;
-    rc = as_results_write_all(comm, cfg->output, &run, w.rm, r.plan.n_models, err);
+    /* the results, with what the config asks besides (labels, overrides, stored matrices) */
+    rc = as_matrices_write_results_all(comm, cfg, &run, w.rm, r.plan.n_models, err);
     if (rc && r.rank == 0)
         unlink(cfg->log); /* it would speak of results that are not there */
     if (!rc && r.rank == 0 && cfg->figures)
