@@ -113,14 +113,22 @@ from PIL import Image
 f = h5py.File(sys.argv[1], "r"); d = sys.argv[2]
 log = open(sys.argv[1][:-3] + ".log").read().splitlines()
 names = {"within_diag": "Within-diagonal similarity", "within_lower": "Within-lower similarity", "js_similarity": "JS similarity"}
-x0, x1, y0, y1 = 0.145, 0.765, 1 - 0.885, 1 - 0.105   # data area (as_plot_heatmap_area)
-bar_x = 0.765 + 0.0425
+def area(L, H):
+    """the data area, fractions of the page from the left and the top: the heatmap box
+    (as_plot_draw_heatmap) shrunk, centred, to square cells as imshow(aspect="equal") draws them"""
+    x0, x1, y0, y1 = 0.145, 0.765, 1 - 0.885, 1 - 0.105
+    cell = min((x1 - x0) / H, (y1 - y0) / L)        # an 8 x 8 in page: the same scale both ways
+    dx, dy = ((x1 - x0) - cell * H) / 2, ((y1 - y0) - cell * L) / 2
+    return x0 + dx, x1 - dx, y0 + dy, y1 - dy
 for model, stem, T, ds in [("wikipedia-bloom-7b-256", "bigscience_bloom-7b1", 256, "wikipedia"),
                            ("dclm-bloom-176b-64", "bigscience_bloom", 64, "dclm")]:
     summary = open(f"{d}/{ds}/attention_stats_summary_{stem}_{T}.txt").read().splitlines()
     for k, (field, title) in enumerate(names.items()):
         v = f[f"models/{model}/histsim/{field}"][()]
         L, H = v.shape
+        x0, x1, y0, y1 = area(L, H)
+        bar_x = x1 + 0.0425
+        assert abs((x1 - x0) / H - (y1 - y0) / L) < 1e-12   # square cells
         im = np.asarray(Image.open(f"{d}/{ds}/attention_stats_{field}_{stem}_{T}.png").convert("RGB")).astype(int)
         assert im.shape == (3200, 3200, 3), im.shape
         W = im.shape[1]

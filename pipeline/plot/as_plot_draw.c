@@ -521,7 +521,19 @@ void as_plot_draw_heatmap(const void *arg)
         lo -= d;
         hi += d;
     }
-    plvpor(hm_vp[0], hm_vp[1], hm_vp[2], hm_vp[3]);
+    /* the paper's figures draw square cells (matplotlib's imshow aspect="equal"): the data box
+     * shrinks to fit, centred, and the colour bar follows its height */
+    double vp[4] = { hm_vp[0], hm_vp[1], hm_vp[2], hm_vp[3] };
+    if (h->shape == AS_PLOT_SHAPE_PAPER_SQUARE && nx > 0 && ny > 0) {
+        double w = (vp[1] - vp[0]) * pg->w_in, ht = (vp[3] - vp[2]) * pg->h_in;
+        double cell = fmin(w / (double)nx, ht / (double)ny);
+        double dw = (w - cell * (double)nx) / pg->w_in, dh = (ht - cell * (double)ny) / pg->h_in;
+        vp[0] += dw / 2;
+        vp[1] -= dw / 2;
+        vp[2] += dh / 2;
+        vp[3] -= dh / 2;
+    }
+    plvpor(vp[0], vp[1], vp[2], vp[3]);
     if (h->matrix)
         plwind(-0.5, (double)nx - 0.5, (double)ny - 0.5, -0.5);
     else
@@ -553,7 +565,7 @@ void as_plot_draw_heatmap(const void *arg)
     /* colour bar right of the data, ticks and label on its right: the 256 colours the cells use,
      * each band reaching a little into the next (no seams). Drawn by hand: plcolorbar's ticks
      * cross the bar on both sides, and its gradient leaks a cairo pattern per page. */
-    plvpor(hm_vp[1] + 0.025, hm_vp[1] + 0.06, hm_vp[2], hm_vp[3]);
+    plvpor(vp[1] + 0.025, vp[1] + 0.06, vp[2], vp[3]);
     plwind(0.0, 1.0, 0.0, 256.0);
     for (int k = 0; k < 256; k++) {
         PLFLT bx[4] = { 0.0, 1.0, 1.0, 0.0 }, by[4] = { k, k, k + (k < 255 ? 1.3 : 1.0), k + (k < 255 ? 1.3 : 1.0) };
