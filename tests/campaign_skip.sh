@@ -84,6 +84,10 @@ run_np 3 run c.yaml --resume --quiet > run2.out 2>&1; rc=$?
 [ "$(attr out.h5 /@units_reused)" = 15 ] && [ "$(attr out.h5 /@units_computed)" = 3 ] \
     && ok "units_reused 15, units_computed 3" || fail "reused $(attr out.h5 /@units_reused) computed $(attr out.h5 /@units_computed)"
 check_cmd "resumed == clean run (bitwise)" "$AS_PY" "$H5SAME" clean.h5 out.h5
+check_cmd "per rank: read seconds within busy seconds, files opened counted" "$AS_PY" -c "
+import h5py; r = h5py.File('clean.h5')['run']
+rd, busy, op = r['rank_read_seconds'][()], r['rank_busy_seconds'][()], r['rank_files_opened'][()]
+assert (rd >= 0).all() and (rd <= busy + 1e-3).all() and rd.sum() > 0 and op.sum() > 0, (rd, busy, op)"
 
 # 3. the sweep grows by a dataset: every old unit reused
 sweep out.h5 "wiki, web, code, books" "org/a, org/b" > c4.yaml

@@ -188,7 +188,10 @@ int as_tensor_file_read(struct as_tensor_file *tf, const int64_t *start, const i
                             (unsigned)out < AS_DTYPE_COUNT ? as_dtype_traits[out].name : "an unknown dtype");
     if (as_slab_check(ti, start, count, tf->path, err))
         return -1;
-    if (tf->ops->read(tf->r, start, count, out, dst, err))
+    double t0 = as_now();
+    int rc = tf->ops->read(tf->r, start, count, out, dst, err);
+    tf->read_seconds += as_now() - t0;
+    if (rc)
         return -1;
     tf->bytes_read += (uint64_t)as_shape_numel(ti->ndim, count) * as_dtype_traits[ti->dtype].size;
     return 0;

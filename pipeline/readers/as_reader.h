@@ -79,6 +79,7 @@ struct as_tensor_file {
     char path[4096];
     char key[256];
     uint64_t bytes_read;           /* bytes of input read so far through this handle */
+    double read_seconds;           /* time spent in its reads (generating, for synthetic models) */
 };
 int as_tensor_file_open(struct as_tensor_file *tf, const struct as_reader_ops *ops, const char *path,
                         const char *key, struct as_error *err);

@@ -357,15 +357,18 @@ static void write_file(struct wr *w, const char *tmp, const struct as_results_ru
     if (rg >= 0) {
         hsize_t n = (hsize_t)run->mpi_size;
         static const char *const names[] = { AS_RESULTS_DSET_RANK_BUSY, AS_RESULTS_DSET_RANK_BYTES,
-                                             AS_RESULTS_DSET_RANK_UNITS, AS_RESULTS_DSET_RANK_OPENS };
+                                             AS_RESULTS_DSET_RANK_READ_S, AS_RESULTS_DSET_RANK_UNITS,
+                                             AS_RESULTS_DSET_RANK_OPENS };
         static const char *const desc[] = { "seconds each rank spent computing units and prepass rounds",
-                                            "input bytes each rank read", "units each rank computed",
+                                            "input bytes each rank read",
+                                            "of the busy seconds, those in input reads (generating, for synthetic models)",
+                                            "units each rank computed",
                                             "input files each rank opened (tensors and digests)" };
-        const void *vals[] = { run->rank_busy, run->rank_bytes, run->rank_units, run->rank_opens };
-        for (int k = 0; k < 4; k++) {
+        const void *vals[] = { run->rank_busy, run->rank_bytes, run->rank_read_s, run->rank_units, run->rank_opens };
+        for (int k = 0; k < 5; k++) {
             if (!vals[k])
                 continue;
-            int i64 = k >= 2;
+            int i64 = k >= 3;
             hid_t d = make_dataset(w, rg, names[k], i64 ? H5T_STD_I64LE : H5T_IEEE_F64LE, 1, &n);
             if (d < 0)
                 break;

@@ -72,6 +72,7 @@ struct as_results_run {
     int64_t units_computed, units_reused;
     const char *failed_models;     /* newline-separated, or "" */
     const int64_t *rank_opens;     /* (mpi_size,) */
+    const double *rank_read_s;     /* (mpi_size,) seconds each rank spent reading (or generating) inputs */
 };
 
 /* What the figures and the command line add to a run's results (pipeline/run/as_matrices.h).

@@ -55,6 +55,8 @@
 #define AS_RESULTS_DSET_RANK_BUSY "rank_busy_seconds"    /* float64 (mpi_size,): seconds computing */
 #define AS_RESULTS_DSET_RANK_BYTES "rank_bytes_read"     /* float64 (mpi_size,): input bytes read */
 #define AS_RESULTS_DSET_RANK_UNITS "rank_units"          /* int64 (mpi_size,): units computed */
+#define AS_RESULTS_DSET_RANK_READ_S "rank_read_seconds"   /* float64 (mpi_size,): of the busy time,
+                                                          * seconds in input reads (or generating) */
 #define AS_RESULTS_DSET_RANK_OPENS "rank_files_opened"   /* int64 (mpi_size,): input files each rank
                                                           * opened (tensors, digests) */
 #define AS_RESULTS_GROUP_PARTS "parts"                   /* merged files: /run/parts/<i>/, part i's /run

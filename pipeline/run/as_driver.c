@@ -242,7 +242,7 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
     as_iso_time(start_time, sizeof start_time);
     struct write_desc w = { 0 };
     struct as_strbuf log = AS_STRBUF_INIT;
-    double *rank_busy = NULL, *rank_bytes = NULL;
+    double *rank_busy = NULL, *rank_bytes = NULL, *rank_read_s = NULL;
     int64_t *rank_units = NULL, *rank_opens = NULL;
 
     if (as_inputs_probe_all(&r, err))
@@ -280,14 +280,14 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
     describe_results(&r, &w, &log);
     if (cfg->skipped.len)
         as_strbuf_addf(&log, "skipped sweep combinations (missing: skip):\n%s", as_strbuf_str(&cfg->skipped));
-    as_summary_ranks_all(&r, &log, &rank_busy, &rank_bytes, &rank_units, &rank_opens);
+    as_summary_ranks_all(&r, &log, &rank_busy, &rank_bytes, &rank_units, &rank_opens, &rank_read_s);
     as_strbuf_addf(&log, "units computed %lld, reused from an earlier run %lld\n", (long long)units_computed,
                    (long long)units_reused);
     as_iso_time(end_time, sizeof end_time);
     struct as_results_run run = { cfg->doc.text, cfg->path, opts->command_line, start_time, end_time, r.nranks,
                                   rank_busy, rank_bytes, rank_units, w.n_failed == 0, cfg->selection,
                                   as_strbuf_str(&cfg->skipped), units_computed, units_reused,
-                                  as_strbuf_str(&w.failed), rank_opens };
+                                  as_strbuf_str(&w.failed), rank_opens, rank_read_s };
     /* the log first: a run whose log cannot be written leaves no results file at OUTPUT either */
     as_strbuf_addf(&log, "results %s (%s)\n", cfg->output, w.n_failed ? "complete = 0: models failed" : "complete");
     rc = r.rank == 0 ? write_log(cfg->log, as_strbuf_str(&log), err) : 0;
@@ -316,6 +316,7 @@ out:
     free(rank_bytes);
     free(rank_units);
     free(rank_opens);
+    free(rank_read_s);
     run_release(&r);
     return err->status ? -1 : 0;
 }

@@ -215,6 +215,7 @@ static void slot_close(struct as_run_open *o, struct as_run_open_slot *sl)
 {
     for (int k = 0; k < AS_MAX_TENSORS; k++) {
         o->bytes_closed += sl->tf[k].bytes_read;
+        o->seconds_closed += sl->tf[k].read_seconds;
         as_tensor_file_close(&sl->tf[k]);
     }
     memset(sl->tf, 0, sizeof sl->tf);
@@ -265,6 +266,15 @@ uint64_t as_inputs_bytes(const struct as_run_open *o)
         for (int k = 0; k < AS_MAX_TENSORS; k++)
             b += o->slot[s].tf[k].bytes_read;
     return b;
+}
+
+double as_inputs_read_seconds(const struct as_run_open *o)
+{
+    double t = o->seconds_closed;
+    for (int s = 0; s < AS_RUN_OPEN_SLOTS; s++)
+        for (int k = 0; k < AS_MAX_TENSORS; k++)
+            t += o->slot[s].tf[k].read_seconds;
+    return t;
 }
 
 int as_inputs_check(struct as_run *r, int model, struct as_error *err)

@@ -42,6 +42,7 @@ struct as_run_open {
     int cur;                       /* slot of the model opened last */
     uint64_t tick;
     uint64_t bytes_closed;         /* bytes read through handles already closed */
+    double seconds_closed;         /* and the time their reads took */
 };
 
 struct as_run {
@@ -93,6 +94,7 @@ int as_inputs_check(struct as_run *r, int model, struct as_error *err);
 void as_inputs_init(struct as_run_open *o);
 void as_inputs_close(struct as_run_open *o);
 uint64_t as_inputs_bytes(const struct as_run_open *o);
+double as_inputs_read_seconds(const struct as_run_open *o);
 /* The unit (model, stage s, layer) as a stage sees it, on the open inputs. */
 void as_inputs_unit(struct as_unit *u, struct as_run *r, int model, int s, int64_t layer);
 
@@ -119,7 +121,7 @@ int as_summary_model_attrs(const struct as_plan_model *mr, int full_digest, stru
 /* COLLECTIVE: the per-rank lines of the summary log (busy time, units, bytes read, balance,
  * profile counters) and the per-rank arrays of /run, allocated here (nranks each). */
 void as_summary_ranks_all(struct as_run *r, struct as_strbuf *log, double **busy, double **bytes,
-                          int64_t **units, int64_t **opens);
+                          int64_t **units, int64_t **opens, double **read_s);
 void as_summary_fmt_bytes(char *buf, size_t n, double b);
 
 #endif

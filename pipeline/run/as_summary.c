@@ -66,25 +66,27 @@ int as_summary_model_attrs(const struct as_plan_model *mr, int full_digest, stru
 }
 
 void as_summary_ranks_all(struct as_run *r, struct as_strbuf *log, double **busy, double **bytes, int64_t **units,
-                          int64_t **opens)
+                          int64_t **opens, double **read_s)
 {
     int nranks = r->nranks;
     *busy = as_xcalloc((size_t)nranks, sizeof **busy);
     *bytes = as_xcalloc((size_t)nranks, sizeof **bytes);
     *units = as_xcalloc((size_t)nranks, sizeof **units);
     *opens = as_xcalloc((size_t)nranks, sizeof **opens);
-    double my_bytes = (double)as_inputs_bytes(&r->open);
+    *read_s = as_xcalloc((size_t)nranks, sizeof **read_s);
+    double my_bytes = (double)as_inputs_bytes(&r->open), my_read_s = as_inputs_read_seconds(&r->open);
     int64_t my_opens = (int64_t)as_tensor_file_opens();
     AS_MPI(MPI_Allgather(&r->busy, 1, MPI_DOUBLE, *busy, 1, MPI_DOUBLE, r->comm));
     AS_MPI(MPI_Allgather(&my_bytes, 1, MPI_DOUBLE, *bytes, 1, MPI_DOUBLE, r->comm));
     AS_MPI(MPI_Allgather(&r->units_done, 1, MPI_INT64_T, *units, 1, MPI_INT64_T, r->comm));
     AS_MPI(MPI_Allgather(&my_opens, 1, MPI_INT64_T, *opens, 1, MPI_INT64_T, r->comm));
+    AS_MPI(MPI_Allgather(&my_read_s, 1, MPI_DOUBLE, *read_s, 1, MPI_DOUBLE, r->comm));
     double total_busy = 0, max_busy = 0;
     for (int q = 0; q < nranks; q++) {
         char b[32];
         as_summary_fmt_bytes(b, sizeof b, (*bytes)[q]);
-        as_strbuf_addf(log, "rank %d busy %.3f s, %lld units, %s read, %lld files opened\n", q, (*busy)[q],
-                       (long long)(*units)[q], b, (long long)(*opens)[q]);
+        as_strbuf_addf(log, "rank %d busy %.3f s, %lld units, %s read in %.3f s, %lld files opened\n", q, (*busy)[q],
+                       (long long)(*units)[q], b, (*read_s)[q], (long long)(*opens)[q]);
         total_busy += (*busy)[q];
         max_busy = (*busy)[q] > max_busy ? (*busy)[q] : max_busy;
     }

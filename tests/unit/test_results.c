@@ -267,7 +267,7 @@ static void test_results__writer_roundtrip(void)
     const double busy[1] = { 1.5 }, bytes[1] = { 1024 };
     const int64_t units[1] = { W_L };
     struct as_results_run run = { "models: []\n", "c.yaml", "attnstat run c.yaml", "2026-01-01T00:00:00Z",
-                                  "2026-01-01T00:00:01Z", 1, busy, bytes, units, 1, "", "a;b", 0, 0, "", NULL };
+                                  "2026-01-01T00:00:01Z", 1, busy, bytes, units, 1, "", "a;b", 0, 0, "", NULL, NULL };
     struct as_error err = { AS_OK, "" };
     CHECK_MSG(as_results_write_all(MPI_COMM_SELF, path, &run, &model, 1, &err) == 0, "%s", err.msg);
     CHECK(access(path, F_OK) == 0 && access(partial, F_OK) != 0);

@@ -134,7 +134,7 @@ static void test_table__matrices_labels_overrides_written(void)
     const double busy[1] = { 0 }, bytes[1] = { 0 };
     const int64_t units[1] = { 0 }, opens[1] = { 0 };
     const struct as_results_run run = { "x", "c.yaml", "attnstat run c.yaml", "t0", "t1", 1, busy, bytes, units, 1,
-                                        "", "", 0, 0, "", opens };
+                                        "", "", 0, 0, "", opens, NULL };
     CHECK_MSG(as_matrices_write_results_all(MPI_COMM_SELF, &cfg, &run, models, 2, &err) == 0, "%s", err.msg);
 
     struct as_results_file *rf = NULL;
