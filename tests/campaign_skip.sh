@@ -123,6 +123,27 @@ er=$(attr nan.h5 /models/withnan@error)
 [ $rc -eq 4 ] && echo "$er" | grep -q "layer 1 head 2" && [ "$(attr nan.h5 /models/ok@status)" = ok ] \
     && ok "NaN: that model failed ('$er'), the other finished" || fail "NaN: exit $rc, error '$er'"
 
+# a model given by its files alone, and validate --json for scripts
+cat > files.yaml <<YAML
+output: files.h5
+on_error: skip
+models:
+  - {name: byfiles, tensors: {qk_mean: data/results-final-wiki/org_a/24/qk_mean.npy, attention_probs_mean: data/results-final-wiki/org_a/24/attention_probs_mean.npy}}
+  - {name: gone, dir: nowhere}
+stages: {histsim: {}, monotonicity: {}}
+YAML
+"$ATTNSTAT" validate files.yaml --json --ranks 3 > files.json 2> files.err; rc=$?
+check_cmd "validate --json: models, statuses, inputs, units, plan" "$AS_PY" -c "
+import json; j = json.load(open('files.json'))
+m = {x['name']: x for x in j['models']}
+assert $rc == 0 and j['on_error'] == 'skip' and j['units'] == 3 and len(j['plan']) == 3, j
+assert m['byfiles']['status'] == 'ok' and m['byfiles']['layers'] == 3 and m['byfiles']['inputs'][0]['format'] == 'npy'
+assert m['gone']['status'] == 'failed' and 'nowhere' in m['gone']['error']
+assert sum(p['units'] for p in j['plan']) == 3"
+run_np 2 run files.yaml --quiet > files.out 2>&1
+[ "$(attr files.h5 /models/byfiles@status)" = ok ] && [ "$(attr files.h5 /models/byfiles@source)" = tensors ] \
+    && ok "a model given by its tensors alone runs (source = tensors)" || fail "tensors-only model: $(grep -m1 error files.out)"
+
 # 6. a file rewritten while the run reads it: exit 4 naming it, no complete results
 "$AS_PY" -c "
 import numpy as np, os; os.makedirs('big', exist_ok=True)

@@ -116,7 +116,7 @@ static int cmd_run(int argc, char **argv)
      * reuse them instead of mapping fresh zeroed pages each time (peak memory is unchanged) */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
-    MPI_Init(&argc, &argv);
+    AS_MPI(MPI_Init(&argc, &argv));
     as_mpi_init_all();
     int rank = as_mpi_rank(MPI_COMM_WORLD), size = as_mpi_size(MPI_COMM_WORLD);
     if (rank != 0) /* config warnings (deprecated keys) once per run */
@@ -127,7 +127,7 @@ static int cmd_run(int argc, char **argv)
         if (rank == 0)
             fprintf(stderr, "attnstat: error: started as %d-rank job(s) but ATTNSTAT_EXPECT_NP=%s: srun needs "
                             "--mpi=pmix (or use mpirun) so that all tasks form one MPI job\n", size, expect);
-        MPI_Finalize();
+        AS_MPI(MPI_Finalize());
         return AS_EXIT_USAGE;
     }
     struct sigaction sa;
@@ -167,7 +167,7 @@ static int cmd_run(int argc, char **argv)
      * it to stop gracefully */
     signal(SIGTERM, SIG_DFL);
     signal(SIGUSR1, SIG_DFL);
-    MPI_Finalize();
+    AS_MPI(MPI_Finalize());
     return code;
 }
 
