@@ -169,3 +169,16 @@ void as_big_free(void *p, size_t n)
     if (p)
         munmap(p, n);
 }
+
+int as_text_has_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = text; p && *p;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, line, n))
+            return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}

@@ -25,6 +25,9 @@ void as_strbuf_add(struct as_strbuf *sb, const char *s, size_t n);
 void as_strbuf_release(struct as_strbuf *sb);
 static inline const char *as_strbuf_str(const struct as_strbuf *sb) { return sb->buf ? sb->buf : ""; }
 
+/* 1 when `line` is one of the newline-separated lines of `text`. */
+int as_text_has_line(const char *text, const char *line);
+
 /* Overflow-checked size arithmetic: return 0 and set *out, or -1 on overflow. */
 int as_mul_i64(int64_t a, int64_t b, int64_t *out);
 int as_add_i64(int64_t a, int64_t b, int64_t *out);

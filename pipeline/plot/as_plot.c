@@ -513,6 +513,26 @@ static int open_input(const char *results, const char *spec, const char *key, st
     return as_tensor_file_open(tf, NULL, spec, key, err);
 }
 
+void as_plot_mask_upper(double *v, int64_t T, double *lo, double *hi)
+{
+    *lo = INFINITY;
+    *hi = -INFINITY;
+    for (int64_t i = 0; i < T; i++)
+        for (int64_t j = 0; j < T; j++) {
+            double *x = &v[i * T + j];
+            if (j > i || !isfinite(*x)) {
+                *x = NAN;
+                continue;
+            }
+            *lo = fmin(*lo, *x);
+            *hi = fmax(*hi, *x);
+        }
+    if (!(*lo <= *hi)) {
+        *lo = 0.0;
+        *hi = 1.0;
+    }
+}
+
 int as_plot_matrix(const char *results_path, const char *model, int64_t layer, int64_t head,
                    const struct as_plot_opts *o, struct as_strbuf *made, struct as_error *err)
 {
@@ -569,21 +589,8 @@ int as_plot_matrix(const char *results_path, const char *model, int64_t layer, i
         as_error_prefix(err, "model '%s': ", model);
         goto out;
     }
-    double lo = INFINITY, hi = -INFINITY;
-    for (int64_t i = 0; i < T; i++)
-        for (int64_t j = 0; j < T; j++) {
-            double *x = &v[i * T + j];
-            if (j > i || !isfinite(*x)) {
-                *x = NAN;
-                continue;
-            }
-            lo = fmin(lo, *x);
-            hi = fmax(hi, *x);
-        }
-    if (!(lo <= hi)) {
-        lo = 0.0;
-        hi = 1.0;
-    }
+    double lo, hi;
+    as_plot_mask_upper(v, T, &lo, &hi);
     char title[400], base[700];
     snprintf(title, sizeof title, "Mean QK score \xe2\x80\x94 %s, layer %lld, head %lld", model, (long long)layer,
              (long long)head);

@@ -26,6 +26,11 @@ struct as_plot_heatmap {
     enum as_plot_shape shape;
 };
 
+/* A T x T matrix (C order) for a heatmap with the upper triangle masked: entries above the
+ * diagonal and non-finite ones become NaN (drawn as masked); *lo, *hi the range of the others
+ * ([0, 1] when none is left). */
+void as_plot_mask_upper(double *v, int64_t T, double *lo, double *hi);
+
 /* One model's line in a lines figure. Borrowed for the drawing. */
 struct as_plot_line {
     const char *name;              /* legend text */

@@ -247,21 +247,8 @@ static int draw_matrices(struct pctx *c, const struct pmodel *m, struct as_error
             free(v);
             goto out;
         }
-        double lo = INFINITY, hi = -INFINITY;
-        for (int64_t r = 0; r < T; r++)
-            for (int64_t k = 0; k < T; k++) {
-                double *x = &v[r * T + k];
-                if (k > r || !isfinite(*x)) {
-                    *x = NAN;
-                    continue;
-                }
-                lo = fmin(lo, *x);
-                hi = fmax(hi, *x);
-            }
-        if (!(lo <= hi)) {
-            lo = 0.0;
-            hi = 1.0;
-        }
+        double lo, hi;
+        as_plot_mask_upper(v, T, &lo, &hi);
         struct as_plot_heatmap h = { "", NULL, "Key Position", "Query Position",
                                      !strcmp(kind, "mean") ? "Mean Attention Score" : "Attention Score Variance", v, T,
                                      T, lo, hi, 1, AS_PLOT_SHAPE_PAPER_SQUARE };

@@ -9,19 +9,6 @@
 #include "as_results_read.h"
 #include "as_util.h"
 
-/* Is `line` one of the lines of `text`? */
-static int has_line(const char *text, const char *line)
-{
-    size_t n = strlen(line);
-    for (const char *p = text; p && *p;) {
-        const char *e = strchr(p, '\n');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == n && !strncmp(p, line, n))
-            return 1;
-        p = e ? e + 1 : NULL;
-    }
-    return 0;
-}
 
 int as_results_record_figures(const char *path, const char *names, struct as_error *err)
 {
@@ -47,7 +34,7 @@ int as_results_record_figures(const char *path, const char *names, struct as_err
         if (len && len < sizeof line) {
             memcpy(line, p, len);
             line[len] = 0;
-            if (!has_line(as_strbuf_str(&all), line))
+            if (!as_text_has_line(as_strbuf_str(&all), line))
                 as_strbuf_addf(&all, "%s\n", line);
         }
         if (!e)

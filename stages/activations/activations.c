@@ -186,12 +186,7 @@ struct act_dims {
 
 static void shape_str(const struct as_tensor_info *ti, char *buf, size_t len)
 {
-    size_t o = 0;
-    o += (size_t)snprintf(buf + o, len - o, "(");
-    for (int d = 0; d < ti->ndim && o < len; d++)
-        o += (size_t)snprintf(buf + o, len - o, "%s%lld", d ? ", " : "", (long long)ti->shape[d]);
-    if (o < len)
-        snprintf(buf + o, len - o, ")");
+    as_shape_str(ti, buf, len);
 }
 
 static int get_dims(const struct act_cfg *c, const struct as_tensor_info *const *info, struct act_dims *dm, int64_t heads,

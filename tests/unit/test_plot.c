@@ -86,18 +86,6 @@ static int count_lines(const char *s)
     return n;
 }
 
-static int has_line(const char *text, const char *line)
-{
-    size_t n = strlen(line);
-    for (const char *p = text; p && *p;) {
-        const char *e = strchr(p, '\n');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == n && !strncmp(p, line, n))
-            return 1;
-        p = e ? e + 1 : NULL;
-    }
-    return 0;
-}
 
 /* ---- a minimal PNG reader: 8-bit RGB or RGBA, not interlaced; checks chunk CRCs */
 
@@ -367,13 +355,13 @@ static void test_plot__every_figure(void)
         for (int m = 0; m < 2; m++)
             for (int k = 0; k < 5; k++) {
                 snprintf(name, sizeof name, "%s_%s.%s", models[m], heatmaps[k], exts[e]);
-                CHECK_MSG(has_line(as_strbuf_str(made), name), "'%s' not made", name);
-                n_table += has_line(as_strbuf_str(made), name);
+                CHECK_MSG(as_text_has_line(as_strbuf_str(made), name), "'%s' not made", name);
+                n_table += as_text_has_line(as_strbuf_str(made), name);
             }
         for (int k = 0; k < 7; k++) {
             snprintf(name, sizeof name, "all_%s.%s", lines[k], exts[e]);
-            CHECK_MSG(has_line(as_strbuf_str(made), name), "'%s' not made", name);
-            n_table += has_line(as_strbuf_str(made), name);
+            CHECK_MSG(as_text_has_line(as_strbuf_str(made), name), "'%s' not made", name);
+            n_table += as_text_has_line(as_strbuf_str(made), name);
         }
     }
     CHECK(n_table == N_TABLE);
@@ -599,8 +587,8 @@ static void test_plot__figures_attribute(void)
     CHECK(vlen);
     if (!fig)
         return;
-    CHECK(has_line(fig, "tiny_histsim_within_diag.png"));
-    CHECK(has_line(fig, "all_activations_v_var.svg"));
+    CHECK(as_text_has_line(fig, "tiny_histsim_within_diag.png"));
+    CHECK(as_text_has_line(fig, "all_activations_v_var.svg"));
     CHECK(fig[strlen(fig) - 1] != '\n');
     int n_made = count_lines(as_strbuf_str(&all_made));
     CHECK_MSG(count_lines(fig) + 1 == n_made, "%d names, want %d (no duplicates)", count_lines(fig) + 1, n_made);
@@ -612,7 +600,7 @@ static void test_plot__figures_attribute(void)
     struct as_error err = { AS_OK, "" };
     CHECK_MSG(as_plot_matrix(small, "tiny", 1, 2, &o, NULL, &err) == 0, "%s", err.msg);
     fig = read_root_str_attr(small, AS_RESULTS_ATTR_FIGURES, &vlen);
-    CHECK(fig && has_line(fig, "tiny_qk_mean_layer1_head2.png") && has_line(fig, "tiny_histsim_within_diag.png"));
+    CHECK(fig && as_text_has_line(fig, "tiny_qk_mean_layer1_head2.png") && as_text_has_line(fig, "tiny_histsim_within_diag.png"));
     CHECK(fig && count_lines(fig) + 1 == n_made + 1);
     free(fig);
 }
@@ -628,8 +616,8 @@ static void test_plot__matrix(void)
     struct as_error err = { AS_OK, "" };
     CHECK_MSG(as_plot_matrix(small, "tiny", 2, 3, &o, &made, &err) == 0, "%s", err.msg);
     CHECK_MSG(as_plot_matrix(small, "synth-b", 7, 5, &o, &made, &err) == 0, "%s", err.msg);
-    CHECK(has_line(as_strbuf_str(&made), "tiny_qk_mean_layer2_head3.pdf"));
-    CHECK(has_line(as_strbuf_str(&made), "synth-b_qk_mean_layer7_head5.png"));
+    CHECK(as_text_has_line(as_strbuf_str(&made), "tiny_qk_mean_layer2_head3.pdf"));
+    CHECK(as_text_has_line(as_strbuf_str(&made), "synth-b_qk_mean_layer7_head5.png"));
     const char *const pngs[] = { "tiny_qk_mean_layer2_head3.png", "synth-b_qk_mean_layer7_head5.png" };
     for (int k = 0; k < 2; k++) {
         path_join(path, sizeof path, dir, pngs[k]);
@@ -680,10 +668,10 @@ static void test_plot__incomplete_warns(void)
              "attnstat: warning: '%s' is not complete: figures show only the units that finished\n", incomplete);
     CHECK_MSG(text && strstr(text, want), "stderr was: %s", text ? text : "(none)");
     free(text);
-    CHECK(has_line(as_strbuf_str(&made), "tiny_jacobian_r_diag.png"));
-    CHECK(!has_line(as_strbuf_str(&made), "synth-b_jacobian_r_diag.png"));
-    CHECK(has_line(as_strbuf_str(&made), "synth-b_histsim_within_diag.png"));
-    CHECK(has_line(as_strbuf_str(&made), "all_monotonicity_violation_rate.png"));
+    CHECK(as_text_has_line(as_strbuf_str(&made), "tiny_jacobian_r_diag.png"));
+    CHECK(!as_text_has_line(as_strbuf_str(&made), "synth-b_jacobian_r_diag.png"));
+    CHECK(as_text_has_line(as_strbuf_str(&made), "synth-b_histsim_within_diag.png"));
+    CHECK(as_text_has_line(as_strbuf_str(&made), "all_monotonicity_violation_rate.png"));
 
     /* layers 5..7 of synth-b did not finish: grey cells there, colours below */
     path_join(path, sizeof path, dir, "synth-b_histsim_within_diag.png");
