@@ -4,7 +4,9 @@
 # sharded, with and without the `transformer.` prefix): every (layer, head) lesion within 1e-4 of
 # the seed's method in float64 (the committed output of ../shared/oracle/lesion_reference.py), the
 # clean log-probability, target and top-5 too; np = 1, 2, 3 bitwise identical; a head and layer
-# subset; and the clear errors (token out of range, prompt too long, wrong weight shape, no weights).
+# subset; live Q/K/V activations from the model's forward pass against the saved ones of the
+# reference pass; and the clear errors (token out of range, prompt too long, wrong weight shape, no
+# weights).
 source "$(dirname "$0")/lib.sh"
 cd "$TMP" || exit 1
 FX=$AS_SRC/tests/fixtures/gpt2
@@ -66,6 +68,31 @@ a = h5py.File('np2.h5')['/models/trained/lesion/delta_logprob'][()]
 m = np.zeros_like(s, bool); m[np.ix_([0, 2], [1, 3])] = True
 assert np.isnan(s[~m]).all() and not np.isnan(s[m]).any(), s
 assert np.abs(s[m] - a[m]).max() < 1e-5, np.abs(s[m] - a[m]).max()"
+
+# live activations: Q, K, V from the model's forward pass over the prompt (weights: + prompt:) give
+# the activations stage the statistics of the reference forward pass's saved tensors
+# (tests/gen/make_gpt2_acts.py: float64 torch, saved float32)
+cat > live.yaml <<YAML
+output: live.h5
+models:
+  - {name: live, weights: $FX/trained, prompt: $FX/tokens_trained.txt}
+  - {name: saved, dir: $FX/trained_acts, heads: 4}
+stages: {activations: {}}
+YAML
+check_cmd "activations from a live model and from saved tensors, np=2" run_np 2 run live.yaml --quiet
+check_cmd "live activations == the reference pass's saved ones (histograms equal, statistics within 1e-5)" "$AS_PY" -c "
+import h5py, numpy as np
+f = h5py.File('live.h5'); a, b = f['/models/live/activations'], f['/models/saved/activations']
+assert sorted(a.keys()) == sorted(b.keys())
+for k in a.keys():
+    x, y = a[k][()], b[k][()]
+    assert x.shape == y.shape, k
+    if k.endswith('hist') or k.endswith('edges'):
+        assert (x == y).all(), k
+    else:
+        assert np.abs(x - y).max() <= 1e-5 * max(np.abs(y).max(), 1e-12), (k, np.abs(x - y).max())"
+check_cmd "live activations, np=3" run_np 3 run live.yaml -o live3.h5 --quiet
+check_cmd "live activations: np=3 == np=2 (bitwise)" "$AS_PY" "$H5SAME" live.h5 live3.h5
 
 # errors: one line, the exit code, the file or key named
 expect() { # expect NAME CODE TEXT CONFIG

@@ -1,5 +1,6 @@
 /* as_config.c: YAML -> struct as_config, every error with file:line:col. */
 #include "as_config.h"
+#include "as_model.h"
 #include "as_stage_registry.h"
 
 #include <errno.h>
@@ -132,7 +133,7 @@ static int parse_model(struct as_config *cfg, struct as_model_cfg *m, const stru
                        struct as_error *err)
 {
     static const char *const keys[] = { "name", "dir", "synthetic", "tensors", "root", "model_id", "seq_len",
-                                        "dataset", "heads", "label", "weights", NULL };
+                                        "dataset", "heads", "label", "weights", "prompt", NULL };
     char what[64];
     snprintf(what, sizeof what, "models[%d]", idx);
     m->node = n;
@@ -209,6 +210,18 @@ static int parse_model(struct as_config *cfg, struct as_model_cfg *m, const stru
         return as_ynode_error(as_ynode_get(n, "weights"), err, "model '%s': empty 'weights'", m->name);
     if (weights)
         path_join(m->weights, sizeof m->weights, cfg->dir, weights);
+    const char *prompt; /* token ids: Q/K/V from the forward pass of `weights` over them */
+    if (as_ynode_get_str(n, what, "prompt", NULL, &prompt, err))
+        return -1;
+    if (prompt && (!prompt[0] || !weights))
+        return as_ynode_error(as_ynode_get(n, "prompt"), err, "model '%s': 'prompt' needs 'weights' (the model "
+                              "that runs over it)", m->name);
+    if (prompt)
+        path_join(m->prompt, sizeof m->prompt, cfg->dir, prompt);
+    struct as_model_config mc; /* live activations: the head count is the model's */
+    struct as_error ignore = { AS_OK, "" };
+    if (prompt && !m->heads && !as_model_probe(m->weights, &mc, &ignore))
+        m->heads = mc.n_head;
     return 0;
 }
 
@@ -788,6 +801,7 @@ static int apply_sets(struct as_config *cfg, const char *const *sets, int n_sets
 
 static int load_common(struct as_config *cfg, const char *const *sets, int n_sets, struct as_error *err)
 {
+    as_reader_register(&as_reader_live); /* on every rank, before any describes an input */
     if (apply_sets(cfg, sets, n_sets, err) || parse_root(cfg, err)) {
         tidy_set_error(cfg, err);
         as_config_release(cfg);
@@ -904,6 +918,18 @@ void as_config_set_output(struct as_config *cfg, const char *output)
  * live in a jacobian.* dict file, as the notebooks save them. */
 static const char *const tensor_exts[] = { ".pt", ".pth", ".safetensors", ".h5", ".hdf5", ".npy", NULL };
 
+/* Whether folder dir has a file for tensor `name` (by the names `dir:` looks for). */
+static int dir_has_tensor(const char *dir, const char *name)
+{
+    char cand[AS_PATH_MAX + 64];
+    for (int e = 0; tensor_exts[e]; e++) {
+        snprintf(cand, sizeof cand, "%s/%s%s", dir, name, tensor_exts[e]);
+        if (file_exists(cand))
+            return 1;
+    }
+    return 0;
+}
+
 int as_config_tensor(const struct as_config *cfg, const struct as_model_cfg *m, const char *name, char *path,
                      size_t path_n, char *key, size_t key_n, const struct as_reader_ops **ops,
                      struct as_error *err)
@@ -934,6 +960,17 @@ int as_config_tensor(const struct as_config *cfg, const struct as_model_cfg *m, 
         as_synth_spec_format(&m->synth, path, path_n);
         as_strlcpy(key, name, key_n);
         *ops = &as_reader_synth;
+        return 0;
+    }
+    if (m->prompt[0] && (!strcmp(name, "q_acts") || !strcmp(name, "k_acts") || !strcmp(name, "v_acts")) &&
+        !(m->dir[0] && dir_has_tensor(m->dir, name))) { /* live, from the model's forward pass */
+        as_strlcpy(path, m->weights, path_n);
+        if (!as_hf_is_folder(path))
+            return as_error_set(err, AS_ERR_INPUT, "model '%s': weights '%s' is not a model folder (no config.json)",
+                                m->name, path);
+        if ((size_t)snprintf(key, key_n, "%s@%s", name, m->prompt) >= key_n)
+            return as_error_set(err, AS_ERR_CONFIG, "model '%s': prompt path too long", m->name);
+        *ops = &as_reader_live;
         return 0;
     }
     if (!m->dir[0]) { /* given by its files alone */

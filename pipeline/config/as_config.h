@@ -64,6 +64,8 @@ struct as_model_cfg {
     struct as_synth_spec synth;
     char dir[AS_PATH_MAX];         /* resolved; "" for synthetic */
     char weights[AS_PATH_MAX];     /* `weights:` a Hugging Face model folder, resolved; "" none */
+    char prompt[AS_PATH_MAX];      /* `prompt:` token ids: q/k/v_acts then come live from the model's
+                                    * forward pass over them; "" none */
     char model_id[256];            /* seeds' layout, "" when not used */
     char dataset[64];
     int64_t seq_len_attr;          /* seeds' layout seq_len, 0 when not used */

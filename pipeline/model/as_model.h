@@ -114,4 +114,10 @@ double as_model_logprob(const float *logits, int vocab, int target);
 /* The k largest logits' ids, largest first (ties: lower id first), into ids (k,). */
 void as_model_topk(const float *logits, int vocab, int k, int *ids);
 
+/* Q, K, V of a model's clean pass as tensors (reader_live.c): path the model folder, key
+ * "<q_acts|k_acts|v_acts>@<token file>"; (L, T, E) float32. Registered with the readers
+ * (as_reader_register) by the config, so a run can describe and hand it between ranks. */
+struct as_reader_ops;
+extern const struct as_reader_ops as_reader_live;
+
 #endif

@@ -149,12 +149,37 @@ const struct as_reader_ops *const as_readers_all[] = {
     &as_reader_npy, &as_reader_pt, &as_reader_safetensors, &as_reader_hdf5, &as_reader_synth, &as_reader_hf, NULL,
 };
 
+static const struct as_reader_ops *registered[8];
+static int n_registered;
+
+void as_reader_register(const struct as_reader_ops *ops)
+{
+    if (as_reader_index(ops) >= 0)
+        return;
+    AS_ASSERT(n_registered < (int)(sizeof registered / sizeof registered[0]));
+    registered[n_registered++] = ops;
+}
+
 int as_reader_index(const struct as_reader_ops *ops)
 {
-    for (int i = 0; as_readers_all[i]; i++)
+    int i = 0;
+    for (; as_readers_all[i]; i++)
         if (as_readers_all[i] == ops)
             return i;
+    for (int k = 0; k < n_registered; k++)
+        if (registered[k] == ops)
+            return i + k;
     return -1;
+}
+
+const struct as_reader_ops *as_reader_at(int index)
+{
+    int i = 0;
+    while (as_readers_all[i])
+        i++;
+    if (index < 0 || index >= i + n_registered)
+        return NULL;
+    return index < i ? as_readers_all[index] : registered[index - i];
 }
 
 uint64_t as_tensor_file_opens(void)

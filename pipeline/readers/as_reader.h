@@ -62,8 +62,12 @@ extern const struct as_reader_ops as_reader_hdf5;
 
 /* Every reader, NULL-terminated: a reader's index here names it between processes. */
 extern const struct as_reader_ops *const as_readers_all[];
-/* Index of ops in as_readers_all, or -1. */
+/* Readers of higher layers (a live model's activations, pipeline/model) join the table here, in
+ * the same order on every rank (the config registers them while it loads). */
+void as_reader_register(const struct as_reader_ops *ops);
+/* Index of ops among the readers (as_readers_all, then the registered ones), or -1; and back. */
 int as_reader_index(const struct as_reader_ops *ops);
+const struct as_reader_ops *as_reader_at(int index);
 
 /* How many times this process opened an input file so far (tensor opens, digests, format
  * sniffing; synthetic models not counted): the run reports it per rank. */

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "as_model.h"
 #include "as_mpi.h"
 #include "as_run_internal.h"
 #include "as_synth.h"
@@ -30,7 +31,8 @@ static int probe_one(const struct as_config *cfg, const struct as_model_cfg *m, 
         snprintf(in->digest, sizeof in->digest, "%016llx", (unsigned long long)as_synth_key(&m->synth, 0, 0));
         return 0;
     }
-    if (in->ops == &as_reader_hf) { /* a model folder: its weights' digest, the folder's size and mtime */
+    if (in->ops == &as_reader_hf || in->ops == &as_reader_live) {
+        /* a model folder: its weights' digest, the folder's size and mtime */
         char w[AS_PATH_MAX + 64];
         int64_t sz, mt;
         snprintf(w, sizeof w, "%s/model.safetensors", in->path);
@@ -155,8 +157,8 @@ static void unpack_model(struct cursor *c, struct as_plan_inputs *all, int n_mod
         get_str(c, t->path, sizeof t->path);
         get_str(c, t->key, sizeof t->key);
         get(c, &ops, 4);
-        AS_ASSERT(ops >= 0 && as_readers_all[ops]);
-        t->ops = as_readers_all[ops];
+        t->ops = as_reader_at(ops);
+        AS_ASSERT(t->ops);
         get(c, &t->info, sizeof t->info);
         get(c, t->digest, sizeof t->digest);
         get(c, &t->size, 8);
@@ -286,7 +288,7 @@ int as_inputs_check(struct as_run *r, int model, struct as_error *err)
             continue;
         struct stat sb;
         int64_t size, mtime;
-        if (in->ops == &as_reader_hf) {
+        if (in->ops == &as_reader_hf || in->ops == &as_reader_live) {
             if (as_hf_stat(in->path, &size, &mtime, err))
                 return as_error_prefix(err, "model '%s': ", mr->m->name);
         } else if (stat(in->path, &sb)) {
