@@ -112,4 +112,15 @@ refuse "no parts" 2 "merge needs OUT.h5 and at least one PART.h5" merge x.h5
 refuse "unknown option" 2 "unknown option '--force'" merge --force x.h5 p0.h5
 refuse "unwritable output" 5 "cannot create the folder of '/proc/x/y.h5'" merge /proc/x/y.h5 p0.h5 p1.h5
 
+# parts run with --set overrides: merged with the same overrides applied to the config again
+check_cmd "single run with --set" run_np 2 run c.yaml --set stages.histsim.edges=50 -o sfull.h5 --quiet
+check_cmd "part 0 with --set" run_np 2 run c.yaml --set stages.histsim.edges=50 --models m-a,m-c -o s0.h5 --quiet
+check_cmd "part 1 with --set" run_np 2 run c.yaml --set stages.histsim.edges=50 --models m-b,m-d -o s1.h5 --quiet
+check_cmd "merge parts run with --set" "$ATTNSTAT" merge smerged.h5 s0.h5 s1.h5
+check_cmd "merged --set parts == the single --set run (h5same)" "$AS_PY" "$H5SAME" sfull.h5 smerged.h5
+check_cmd "the merged file records the overrides" "$AS_PY" -c "
+import h5py; v = h5py.File('smerged.h5').attrs['config_overrides']
+assert (v.decode() if isinstance(v, bytes) else v) == 'stages.histsim.edges=50', v"
+refuse "parts with other overrides" 4 "was run with other --set overrides" merge y.h5 s0.h5 p1.h5
+
 finish

@@ -28,6 +28,7 @@ struct part {
     const char *path;
     struct as_results_file *rf;    /* open read-only, NULL when closed */
     char *config, *config_path, *sweep_part, *start_time, *end_time, *command_line;
+    char *overrides;               /* the run's --set overrides, one per line; NULL: none */
     char *tool_version, *git_commit; /* all owned; NULL when the attribute is absent */
     int64_t mpi_size;
     struct as_results_list models; /* the part's models, in its creation order */
@@ -48,6 +49,7 @@ static void part_release(struct part *p)
     p->rf = NULL;
     free(p->config);
     free(p->config_path);
+    free(p->overrides);
     free(p->sweep_part);
     free(p->start_time);
     free(p->end_time);
@@ -72,6 +74,7 @@ static int part_open(struct part *p, struct as_error *err)
         return as_error_set(err, AS_ERR_INPUT, "part '%s' is not complete (root attribute " AS_RESULTS_ATTR_COMPLETE
                             " != 1): finish it with 'attnstat run ... --resume' before merging", p->path);
     p->config_path = part_str(p, AS_RESULTS_ATTR_CONFIG_PATH);
+    p->overrides = part_str(p, AS_RESULTS_ATTR_CONFIG_OVERRIDES);
     p->sweep_part = part_str(p, AS_RESULTS_ATTR_SWEEP_PART);
     p->start_time = part_str(p, AS_RESULTS_ATTR_START_TIME);
     p->end_time = part_str(p, AS_RESULTS_ATTR_END_TIME);
@@ -338,6 +341,8 @@ static int write_merged(const char *out, struct part *parts, int n, const struct
     bad |= put_str(f, AS_RESULTS_ATTR_GIT_COMMIT, as_git_describe());
     bad |= put_str(f, AS_RESULTS_ATTR_CONFIG, parts[0].config);
     bad |= put_str(f, AS_RESULTS_ATTR_CONFIG_PATH, parts[0].config_path);
+    if (parts[0].overrides && parts[0].overrides[0])
+        bad |= put_str(f, AS_RESULTS_ATTR_CONFIG_OVERRIDES, parts[0].overrides);
     bad |= put_str(f, AS_RESULTS_ATTR_COMMAND_LINE, command_line);
     bad |= put_str(f, AS_RESULTS_ATTR_START_TIME, t0);
     bad |= put_str(f, AS_RESULTS_ATTR_END_TIME, t1);
@@ -451,6 +456,7 @@ int as_merge_cli(int argc, char **argv)
     struct as_error err = { 0 };
     struct as_config cfg = { 0 };
     int have_cfg = 0, *owner = NULL, rc = 0;
+    char *merge_ovbuf = NULL;
     for (int i = 0; i < n && !rc; i++)
         rc = part_open(&parts[i], &err);
     if (!rc) {
@@ -463,13 +469,32 @@ int as_merge_cli(int argc, char **argv)
             *slash = '\0';
         else
             as_strlcpy(dir, ".", sizeof dir);
+        /* the parts' --set overrides (the same in every part: the same config), applied again */
+        const char *ov = parts[0].overrides ? parts[0].overrides : "";
+        for (int i = 1; i < n && !rc; i++)
+            if (strcmp(ov, parts[i].overrides ? parts[i].overrides : ""))
+                rc = as_error_set(&err, AS_ERR_INPUT, "part '%s' was run with other --set overrides than part '%s' "
+                                  "(root attribute '" AS_RESULTS_ATTR_CONFIG_OVERRIDES "' differs)", parts[i].path,
+                                  parts[0].path);
+        char *ovbuf = as_xstrdup(ov);
+        const char *sets[256];
+        int n_sets = 0;
+        for (char *line = ovbuf; *line && n_sets < 256;) { /* one override per line */
+            char *e = strchr(line, '\n');
+            sets[n_sets++] = line;
+            if (!e)
+                break;
+            *e = '\0';
+            line = e + 1;
+        }
         /* relative paths in it (sweep roots) resolve as in the run: run merge where the parts ran */
-        if (as_config_parse(&cfg, cp, dir, parts[0].config, &err))
+        if (!rc && as_config_parse_set(&cfg, cp, dir, parts[0].config, sets, n_sets, &err))
             rc = as_error_prefix(&err, "part '%s': cannot list the models of its config (merge re-reads it, from "
                                  "the folder the parts ran in, to check that no model is missing): ",
                                  parts[0].path);
-        else
+        else if (!rc)
             have_cfg = 1;
+        merge_ovbuf = ovbuf; /* the config may keep pointers into it: freed with it, below */
         if (rc && err.status != AS_ERR_INPUT)
             err.status = AS_ERR_INPUT;
     }
@@ -503,5 +528,6 @@ int as_merge_cli(int argc, char **argv)
     free(owner);
     if (have_cfg)
         as_config_release(&cfg);
+    free(merge_ovbuf);
     return code;
 }
