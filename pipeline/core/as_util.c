@@ -182,3 +182,41 @@ int as_text_has_line(const char *text, const char *line)
     }
     return 0;
 }
+
+void as_pack(struct as_strbuf *b, const void *p, size_t n)
+{
+    as_strbuf_add(b, p, n);
+}
+
+void as_pack_str(struct as_strbuf *b, const char *s)
+{
+    uint64_t n = strlen(s);
+    as_pack(b, &n, sizeof n);
+    as_pack(b, s, (size_t)n);
+}
+
+void as_unpack(struct as_cursor *c, void *dst, size_t n)
+{
+    AS_ASSERT((size_t)(c->end - c->p) >= n);
+    memcpy(dst, c->p, n);
+    c->p += n;
+}
+
+void as_unpack_str(struct as_cursor *c, char *dst, size_t cap)
+{
+    uint64_t n;
+    as_unpack(c, &n, sizeof n);
+    AS_ASSERT(n < cap);
+    as_unpack(c, dst, (size_t)n);
+    dst[n] = 0;
+}
+
+char *as_unpack_strdup(struct as_cursor *c)
+{
+    uint64_t n;
+    as_unpack(c, &n, sizeof n);
+    char *s = as_xmalloc((size_t)n + 1);
+    as_unpack(c, s, (size_t)n);
+    s[n] = 0;
+    return s;
+}

@@ -25,6 +25,19 @@ void as_strbuf_add(struct as_strbuf *sb, const char *s, size_t n);
 void as_strbuf_release(struct as_strbuf *sb);
 static inline const char *as_strbuf_str(const struct as_strbuf *sb) { return sb->buf ? sb->buf : ""; }
 
+/* Byte-packing of plain data between processes (same binary, same layout): as_pack appends n
+ * bytes, as_pack_str a string as (u64 length, bytes); a cursor reads them back in order (AS_ASSERT
+ * on reading past the end: the packer is the same program). */
+void as_pack(struct as_strbuf *b, const void *p, size_t n);
+void as_pack_str(struct as_strbuf *b, const char *s);
+struct as_cursor {
+    const unsigned char *p, *end;
+};
+void as_unpack(struct as_cursor *c, void *dst, size_t n);
+/* The next string into dst (cap bytes, AS_ASSERT that it fits), or as an owned copy. */
+void as_unpack_str(struct as_cursor *c, char *dst, size_t cap);
+char *as_unpack_strdup(struct as_cursor *c);
+
 /* 1 when `line` is one of the newline-separated lines of `text`. */
 int as_text_has_line(const char *text, const char *line);
 

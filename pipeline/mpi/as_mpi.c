@@ -1,6 +1,8 @@
 /* as_mpi.c: checked MPI calls, the fatal path through MPI_Abort, agreement on errors. */
 #include "as_mpi.h"
 
+#include "as_util.h"
+
 #include <stdint.h>
 #include <stdio.h>
 
@@ -70,4 +72,15 @@ int as_mpi_agree_first_all(MPI_Comm comm, int64_t key, struct as_error *err)
     int who = err->status != AS_OK && mine == low ? rank : INT32_MAX, first;
     AS_MPI(MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, comm));
     return take_error(comm, first, err);
+}
+
+void as_mpi_bcast_bytes_all(MPI_Comm comm, int root, unsigned char **buf, uint64_t *n)
+{
+    AS_MPI(MPI_Bcast(n, 1, MPI_UINT64_T, root, comm));
+    if (as_mpi_rank(comm) != root)
+        *buf = as_xmalloc((size_t)*n);
+    for (uint64_t off = 0; off < *n; off += (uint64_t)1 << 30) {
+        uint64_t c = *n - off < ((uint64_t)1 << 30) ? *n - off : ((uint64_t)1 << 30);
+        AS_MPI(MPI_Bcast(*buf + off, (int)c, MPI_BYTE, root, comm));
+    }
 }

@@ -33,6 +33,11 @@ int as_mpi_agree_all(MPI_Comm comm, struct as_error *err);
  * rank), e.g. the lowest failing layer, so the message does not depend on the rank count. */
 int as_mpi_agree_first_all(MPI_Comm comm, int64_t key, struct as_error *err);
 
+/* COLLECTIVE: rank root's n bytes at *buf reach every rank: *n is broadcast, the others get
+ * *buf = as_xmalloc(*n) (owned by the caller), and the bytes go in pieces of at most 1 GiB (MPI's
+ * int counts). Root keeps its *buf. */
+void as_mpi_bcast_bytes_all(MPI_Comm comm, int root, unsigned char **buf, uint64_t *n);
+
 /* This process's rank in comm and the size of comm (checked). */
 int as_mpi_rank(MPI_Comm comm);
 int as_mpi_size(MPI_Comm comm);

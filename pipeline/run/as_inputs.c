@@ -16,6 +16,12 @@ static int is_file(const struct as_plan_input *in)
     return in->ops != &as_reader_synth;
 }
 
+/* A model folder (weights: run live): described and checked by its files' sizes and mtimes. */
+static int is_model_folder(const struct as_plan_input *in)
+{
+    return in->ops == &as_reader_hf || in->ops == &as_reader_live;
+}
+
 /* Describe tensor `name` of model m; the open handle goes to *tf (closed by the caller). */
 static int probe_one(const struct as_config *cfg, const struct as_model_cfg *m, const char *name,
                      struct as_plan_input *in, struct as_tensor_file *tf, struct as_error *err)
@@ -31,8 +37,7 @@ static int probe_one(const struct as_config *cfg, const struct as_model_cfg *m, 
         snprintf(in->digest, sizeof in->digest, "%016llx", (unsigned long long)as_synth_key(&m->synth, 0, 0));
         return 0;
     }
-    if (in->ops == &as_reader_hf || in->ops == &as_reader_live) {
-        /* a model folder: its weights' digest, the folder's size and mtime */
+    if (is_model_folder(in)) { /* its weights' digest, the folder's size and mtime */
         char w[AS_PATH_MAX + 64];
         int64_t sz, mt;
         snprintf(w, sizeof w, "%s/model.safetensors", in->path);
@@ -88,81 +93,49 @@ int as_inputs_probe(const struct as_config *cfg, struct as_plan_inputs **inputs,
     return 0;
 }
 
-/* ---- packing descriptions between ranks: strings as (u32 length, bytes), the rest as bytes */
-
-static void put(struct as_strbuf *b, const void *p, size_t n)
-{
-    as_strbuf_add(b, p, n);
-}
-
-static void put_str(struct as_strbuf *b, const char *s)
-{
-    uint32_t n = (uint32_t)strlen(s);
-    put(b, &n, 4);
-    put(b, s, n);
-}
+/* ---- descriptions between ranks (as_pack / as_unpack) */
 
 static void pack_model(struct as_strbuf *b, int32_t i, const struct as_plan_inputs *in)
 {
     int32_t hdr[3] = { i, in->failed, in->n };
-    put(b, hdr, sizeof hdr);
-    put_str(b, in->error);
+    as_pack(b, hdr, sizeof hdr);
+    as_pack_str(b, in->error);
     for (int k = 0; k < in->n; k++) {
         const struct as_plan_input *t = &in->in[k];
         int32_t ops = as_reader_index(t->ops);
-        put_str(b, t->name);
-        put_str(b, t->path);
-        put_str(b, t->key);
-        put(b, &ops, 4);
-        put(b, &t->info, sizeof t->info);
-        put(b, t->digest, sizeof t->digest);
-        put(b, &t->size, 8);
-        put(b, &t->mtime, 8);
+        as_pack_str(b, t->name);
+        as_pack_str(b, t->path);
+        as_pack_str(b, t->key);
+        as_pack(b, &ops, 4);
+        as_pack(b, &t->info, sizeof t->info);
+        as_pack(b, t->digest, sizeof t->digest);
+        as_pack(b, &t->size, 8);
+        as_pack(b, &t->mtime, 8);
     }
 }
 
-struct cursor {
-    const unsigned char *p, *end;
-};
-
-static void get(struct cursor *c, void *dst, size_t n)
-{
-    AS_ASSERT((size_t)(c->end - c->p) >= n);
-    memcpy(dst, c->p, n);
-    c->p += n;
-}
-
-static void get_str(struct cursor *c, char *dst, size_t cap)
-{
-    uint32_t n;
-    get(c, &n, 4);
-    AS_ASSERT(n < cap);
-    get(c, dst, n);
-    dst[n] = 0;
-}
-
-static void unpack_model(struct cursor *c, struct as_plan_inputs *all, int n_models)
+static void unpack_model(struct as_cursor *c, struct as_plan_inputs *all, int n_models)
 {
     int32_t hdr[3];
-    get(c, hdr, sizeof hdr);
+    as_unpack(c, hdr, sizeof hdr);
     AS_ASSERT(hdr[0] >= 0 && hdr[0] < n_models && hdr[2] >= 0 && hdr[2] <= AS_MAX_TENSORS);
     struct as_plan_inputs *in = &all[hdr[0]];
     in->failed = hdr[1];
     in->n = hdr[2];
-    get_str(c, in->error, sizeof in->error);
+    as_unpack_str(c, in->error, sizeof in->error);
     for (int k = 0; k < in->n; k++) {
         struct as_plan_input *t = &in->in[k];
         int32_t ops;
-        get_str(c, t->name, sizeof t->name);
-        get_str(c, t->path, sizeof t->path);
-        get_str(c, t->key, sizeof t->key);
-        get(c, &ops, 4);
+        as_unpack_str(c, t->name, sizeof t->name);
+        as_unpack_str(c, t->path, sizeof t->path);
+        as_unpack_str(c, t->key, sizeof t->key);
+        as_unpack(c, &ops, 4);
         t->ops = as_reader_at(ops);
         AS_ASSERT(t->ops);
-        get(c, &t->info, sizeof t->info);
-        get(c, t->digest, sizeof t->digest);
-        get(c, &t->size, 8);
-        get(c, &t->mtime, 8);
+        as_unpack(c, &t->info, sizeof t->info);
+        as_unpack(c, t->digest, sizeof t->digest);
+        as_unpack(c, &t->size, 8);
+        as_unpack(c, &t->mtime, 8);
     }
 }
 
@@ -201,7 +174,7 @@ int as_inputs_probe_all(struct as_run *r, struct as_error *err)
     AS_ASSERT(total < (size_t)1 << 31);
     unsigned char *all = as_xmalloc(total);
     AS_MPI(MPI_Allgatherv(mine.buf ? mine.buf : "", len, MPI_BYTE, all, lens, displs, MPI_BYTE, r->comm));
-    struct cursor c = { all, all + total };
+    struct as_cursor c = { all, all + total };
     while (c.p < c.end)
         unpack_model(&c, r->inputs, cfg->n_models);
     free(all);
@@ -288,7 +261,7 @@ int as_inputs_check(struct as_run *r, int model, struct as_error *err)
             continue;
         struct stat sb;
         int64_t size, mtime;
-        if (in->ops == &as_reader_hf || in->ops == &as_reader_live) {
+        if (is_model_folder(in)) {
             if (as_hf_stat(in->path, &size, &mtime, err))
                 return as_error_prefix(err, "model '%s': ", mr->m->name);
         } else if (stat(in->path, &sb)) {

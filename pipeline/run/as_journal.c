@@ -220,14 +220,11 @@ int as_journal_open_all(MPI_Comm comm, struct as_journal *j, const char *output,
     }
     uint64_t len = blob.len;
     AS_MPI(MPI_Bcast(&attempt, 1, MPI_UINT64_T, 0, comm));
-    AS_MPI(MPI_Bcast(&len, 1, MPI_UINT64_T, 0, comm));
-    j->blob = as_xmalloc(len);
-    if (rank == 0 && len)
-        memcpy(j->blob, blob.buf, len);
-    for (uint64_t off = 0; off < len; off += (uint64_t)1 << 30) {
-        uint64_t c = len - off < ((uint64_t)1 << 30) ? len - off : ((uint64_t)1 << 30);
-        AS_MPI(MPI_Bcast(j->blob + off, (int)c, MPI_BYTE, 0, comm));
+    if (rank == 0) {
+        j->blob = as_xmalloc(len);
+        memcpy(j->blob, blob.buf ? blob.buf : "", len);
     }
+    as_mpi_bcast_bytes_all(comm, 0, &j->blob, &len);
     j->blob_len = len;
     as_strbuf_release(&blob);
     char path[4400];

@@ -101,13 +101,6 @@ static int load_all(struct as_run *r, const char *path)
 
 /* ---- from rank 0 to every rank: (model, stage, rows, block, attributes, log) per copy */
 
-static void put_str(struct as_strbuf *b, const char *s)
-{
-    uint64_t n = strlen(s);
-    as_strbuf_add(b, (const char *)&n, 8);
-    as_strbuf_add(b, s, n);
-}
-
 static void pack(struct as_run *r, struct as_strbuf *b)
 {
     for (int i = 0; i < r->plan.n_models; i++)
@@ -117,82 +110,57 @@ static void pack(struct as_run *r, struct as_strbuf *b)
                 continue;
             const struct as_plan_stage *ps = &r->plan.models[i].st[s];
             int32_t hdr[3] = { i, s, rs->copy->n_attrs };
-            as_strbuf_add(b, (const char *)hdr, sizeof hdr);
-            as_strbuf_add(b, (const char *)rs->rows, (size_t)ps->shape.n_layers * ps->row_size);
-            as_strbuf_add(b, (const char *)rs->model_block, ps->model_size);
+            as_pack(b, hdr, sizeof hdr);
+            as_pack(b, rs->rows, (size_t)ps->shape.n_layers * ps->row_size);
+            as_pack(b, rs->model_block, ps->model_size);
             for (int k = 0; k < rs->copy->n_attrs; k++) {
                 const struct as_attr *a = &rs->copy->attrs[k];
                 int32_t kind = (int32_t)a->kind;
-                as_strbuf_add(b, (const char *)&kind, 4);
-                put_str(b, a->name);
-                as_strbuf_add(b, (const char *)&a->f64, 8);
-                as_strbuf_add(b, (const char *)&a->i64, 8);
-                put_str(b, a->str);
-                as_strbuf_add(b, (const char *)&a->n, 8);
+                as_pack(b, &kind, 4);
+                as_pack_str(b, a->name);
+                as_pack(b, &a->f64, 8);
+                as_pack(b, &a->i64, 8);
+                as_pack_str(b, a->str);
+                as_pack(b, &a->n, 8);
                 if (a->kind == AS_ATTR_F64VEC)
-                    as_strbuf_add(b, (const char *)a->vec, (size_t)a->n * sizeof *a->vec);
+                    as_pack(b, a->vec, (size_t)a->n * sizeof *a->vec);
             }
-            put_str(b, rs->copy->log ? rs->copy->log : "");
+            as_pack_str(b, rs->copy->log ? rs->copy->log : "");
         }
 }
 
-struct cur {
-    const unsigned char *p, *end;
-};
-
-static void get(struct cur *c, void *dst, size_t n)
-{
-    AS_ASSERT((size_t)(c->end - c->p) >= n);
-    memcpy(dst, c->p, n);
-    c->p += n;
-}
-
-static char *get_str(struct cur *c)
-{
-    uint64_t n;
-    get(c, &n, 8);
-    char *s = as_xmalloc(n + 1);
-    get(c, s, n);
-    s[n] = 0;
-    return s;
-}
-
-static void unpack(struct as_run *r, struct cur *c)
+static void unpack(struct as_run *r, struct as_cursor *c)
 {
     while (c->p < c->end) {
         int32_t hdr[3];
-        get(c, hdr, sizeof hdr);
+        as_unpack(c, hdr, sizeof hdr);
         AS_ASSERT(hdr[0] >= 0 && hdr[0] < r->plan.n_models && hdr[1] >= 0 && hdr[1] < r->cfg->n_stages &&
                   hdr[2] >= 0 && hdr[2] <= AS_STAGE_MAX_ATTRS);
         const struct as_plan_stage *ps = &r->plan.models[hdr[0]].st[hdr[1]];
         struct as_run_stage *rs = as_run_stage_of(r, hdr[0], hdr[1]);
         rs->copy = as_xcalloc(1, sizeof *rs->copy);
-        get(c, rs->rows, (size_t)ps->shape.n_layers * ps->row_size);
-        get(c, rs->model_block, ps->model_size);
+        as_unpack(c, rs->rows, (size_t)ps->shape.n_layers * ps->row_size);
+        as_unpack(c, rs->model_block, ps->model_size);
         struct as_results_stage_copy *cp = rs->copy;
         cp->n_attrs = hdr[2];
         for (int k = 0; k < cp->n_attrs; k++) {
             struct as_attr *a = &cp->attrs[k];
             int32_t kind;
-            get(c, &kind, 4);
+            as_unpack(c, &kind, 4);
             a->kind = (enum as_attr_kind)kind;
-            char *name = get_str(c);
-            as_strlcpy(cp->names[k], name, sizeof cp->names[k]);
-            free(name);
+            as_unpack_str(c, cp->names[k], sizeof cp->names[k]);
             a->name = cp->names[k];
-            get(c, &a->f64, 8);
-            get(c, &a->i64, 8);
-            char *str = get_str(c);
-            as_strlcpy(a->str, str, sizeof a->str);
-            free(str);
-            get(c, &a->n, 8);
+            as_unpack(c, &a->f64, 8);
+            as_unpack(c, &a->i64, 8);
+            as_unpack_str(c, a->str, sizeof a->str);
+            as_unpack(c, &a->n, 8);
             if (a->kind == AS_ATTR_F64VEC) {
                 cp->vecs[k] = as_xcalloc((size_t)a->n, sizeof *cp->vecs[k]);
-                get(c, cp->vecs[k], (size_t)a->n * sizeof *cp->vecs[k]);
+                as_unpack(c, cp->vecs[k], (size_t)a->n * sizeof *cp->vecs[k]);
                 a->vec = cp->vecs[k];
             }
         }
-        cp->log = get_str(c);
+        cp->log = as_unpack_strdup(c);
     }
 }
 
@@ -204,20 +172,14 @@ int as_reuse_all(struct as_run *r)
         pack(r, &b);
     }
     uint64_t len = b.len;
-    AS_MPI(MPI_Bcast(&len, 1, MPI_UINT64_T, 0, r->comm));
-    unsigned char *buf = as_xmalloc(len);
-    if (r->rank == 0 && len)
-        memcpy(buf, b.buf, len);
-    for (uint64_t off = 0; off < len; off += (uint64_t)1 << 30) {
-        uint64_t n = len - off < ((uint64_t)1 << 30) ? len - off : ((uint64_t)1 << 30);
-        AS_MPI(MPI_Bcast(buf + off, (int)n, MPI_BYTE, 0, r->comm));
+    unsigned char *buf = (unsigned char *)b.buf; /* rank 0's; the others get theirs */
+    as_mpi_bcast_bytes_all(r->comm, 0, &buf, &len);
+    if (r->rank != 0) {
+        struct as_cursor c = { buf, buf + len };
+        unpack(r, &c);
+        free(buf);
     }
     as_strbuf_release(&b);
-    if (r->rank != 0) {
-        struct cur c = { buf, buf + len };
-        unpack(r, &c);
-    }
-    free(buf);
     int n = 0;
     for (int i = 0; i < r->plan.n_models; i++)
         for (int s = 0; s < r->cfg->n_stages; s++)
