@@ -22,6 +22,11 @@ int as_exec_shape(struct as_exec *ex, const struct as_stage_ops *ops, const void
     ex->shape.n_heads = n_heads_hint;
     if (ops->shape(cfg, ip, &ex->shape, err))
         return -1;
+    /* a stage splits layers with all three of run_part, part_offset and combine, or none */
+    AS_ASSERT(!ops->run_part == !ops->part_offset && !ops->run_part == !ops->combine && (ops->run_part || ops->run));
+    AS_ASSERT(ex->shape.n_phases >= 0 && ex->shape.n_phases <= 2 && (ops->run_part || !ex->shape.n_phases));
+    for (int f = 0; f < ex->shape.n_phases; f++)
+        AS_ASSERT(ex->shape.parts[f] >= 1);
     as_schema_of(&ex->schema, ops, cfg, &ex->shape);
     return 0;
 }
@@ -57,6 +62,8 @@ void as_exec_unit(struct as_exec *ex, const char *model, int64_t layer, struct a
     u->layer = layer;
     u->shape = &ex->shape;
     u->scratch = &ex->scratch;
+    u->part0 = 0;
+    u->part1 = as_exec_splits(ex) ? ex->shape.parts[0] : 1;
     for (int k = 0; k < ex->n_inputs; k++)
         u->in[k] = in[k];
 }
@@ -83,10 +90,59 @@ int as_exec_prepass_reduce(struct as_exec *ex, int round, const uint64_t *sum, i
     return ex->ops->prepass_reduce(ex->cfg, ex->state, round, sum, more, err);
 }
 
+int as_exec_splits(const struct as_exec *ex)
+{
+    return ex->ops->run_part && ex->shape.n_phases > 0;
+}
+
+void as_exec_part_span(const struct as_exec *ex, int phase, int64_t p0, int64_t p1, size_t *off, size_t *len)
+{
+    AS_ASSERT(as_exec_splits(ex) && phase >= 0 && phase < ex->shape.n_phases && 0 <= p0 && p0 <= p1 &&
+              p1 <= ex->shape.parts[phase]);
+    size_t a = ex->ops->part_offset(ex->cfg, &ex->shape, phase, p0), b = ex->ops->part_offset(ex->cfg, &ex->shape, phase, p1);
+    AS_ASSERT(a <= b && b <= ex->shape.phase_bytes[phase]);
+    *off = a;
+    *len = b - a;
+}
+
+int as_exec_run_part(struct as_exec *ex, struct as_unit *u, const unsigned char *prev, unsigned char *out,
+                     struct as_error *err)
+{
+    AS_ASSERT(ex->state && as_exec_splits(ex) && u->layer >= 0 && u->layer < ex->shape.n_layers &&
+              u->phase >= 0 && u->phase < ex->shape.n_phases && (u->phase == 0) == (prev == NULL));
+    return ex->ops->run_part(ex->cfg, ex->state, u, prev, out, err);
+}
+
+int as_exec_combine(struct as_exec *ex, int64_t layer, const unsigned char *last, unsigned char *row,
+                    struct as_error *err)
+{
+    AS_ASSERT(ex->state && as_exec_splits(ex));
+    return ex->ops->combine(ex->cfg, ex->state, &ex->shape, layer, last, row, err);
+}
+
 int as_exec_run_unit(struct as_exec *ex, struct as_unit *u, unsigned char *row, struct as_error *err)
 {
     AS_ASSERT(ex->state && u->layer >= 0 && u->layer < ex->shape.n_layers);
-    return ex->ops->run(ex->cfg, ex->state, u, row, err);
+    if (!as_exec_splits(ex))
+        return ex->ops->run(ex->cfg, ex->state, u, row, err);
+    /* every part of every phase, then combine: the same records as any split */
+    unsigned char *buf[2] = { NULL, NULL };
+    int rc = 0, nph = ex->shape.n_phases;
+    for (int f = 0; f < nph && !rc; f++) {
+        buf[f] = as_xcalloc(1, ex->shape.phase_bytes[f] ? ex->shape.phase_bytes[f] : 1);
+        u->phase = f;
+        u->part0 = 0;
+        u->part1 = ex->shape.parts[f];
+        rc = ex->ops->run_part(ex->cfg, ex->state, u, f ? buf[0] : NULL, buf[f], err);
+    }
+    u->phase = 0;
+    u->part0 = 0;
+    u->part1 = ex->shape.parts[0];
+    if (!rc)
+        rc = ex->ops->combine(ex->cfg, ex->state, &ex->shape, u->layer, buf[nph - 1], row, err);
+    free(buf[0]);
+    free(buf[1]);
+    return rc;
 }
 
 int as_exec_finalize(struct as_exec *ex, const char *model, const unsigned char *rows, struct as_stage_out *out,

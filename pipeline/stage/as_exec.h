@@ -66,8 +66,21 @@ int as_exec_prepass_unit(struct as_exec *ex, int round, struct as_unit *u, uint6
 /* The round's sum over every unit of the model; *more = 0 when it was the last round. */
 int as_exec_prepass_reduce(struct as_exec *ex, int round, const uint64_t *sum, int *more, struct as_error *err);
 
-/* One unit's row (schema.row_size bytes; the driver's row of u->layer). */
+/* One unit's row (schema.row_size bytes; the driver's row of u->layer). A stage with run_part
+ * computes the whole layer as every part of every phase, in order, then combine(): what a layer
+ * split into units finer than it gives, bit for bit. */
 int as_exec_run_unit(struct as_exec *ex, struct as_unit *u, unsigned char *row, struct as_error *err);
+
+/* Units finer than a layer: whether the stage splits layers (shape.n_phases > 0), the byte span of
+ * parts [p0, p1) of phase f in its layer buffer, one unit's parts (u->phase, u->part0, u->part1)
+ * into out (the span's bytes; prev: the layer's phase-0 buffer in phase 1), and the row of a
+ * layer from its last phase's buffer. */
+int as_exec_splits(const struct as_exec *ex);
+void as_exec_part_span(const struct as_exec *ex, int phase, int64_t p0, int64_t p1, size_t *off, size_t *len);
+int as_exec_run_part(struct as_exec *ex, struct as_unit *u, const unsigned char *prev, unsigned char *out,
+                     struct as_error *err);
+int as_exec_combine(struct as_exec *ex, int64_t layer, const unsigned char *last, unsigned char *row,
+                    struct as_error *err);
 
 /* From all rows (shape.n_layers rows in layer order): the model block (out->model_fields,
  * schema.model_size bytes, caller's), attributes and log lines (out->log) through ops->finalize. */

@@ -54,6 +54,17 @@ struct as_stage_shape {
     int64_t seq_len;
     double unit_cost;              /* relative cost of one unit (about: elements touched) */
     int64_t unit_bytes;            /* input bytes one unit reads */
+    /* Units finer than a layer (stages with run_part; 0 phases: a layer is one unit). A layer's
+     * work is n_phases phases of parts[f] parts each, all parts of a phase about equally costly
+     * (phase_cost[f] for the whole phase of one layer). Part p of phase f writes the bytes
+     * [off(p), off(p+1)) (ops->part_offset) of the phase's layer buffer of phase_bytes[f] bytes;
+     * phase 1 reads the whole phase-0 buffer of its layer; combine() makes the row from the last
+     * phase's buffer. Records depend on the part alone, never on which parts a unit groups, so a
+     * layer split in any way gives the row of the whole layer bit for bit. */
+    int n_phases;                  /* 0, 1 or 2 */
+    int64_t parts[2];
+    double phase_cost[2];
+    size_t phase_bytes[2];
 };
 
 /* One work unit, as run() and prepass() see it. */
@@ -62,6 +73,10 @@ struct as_unit {
     int64_t layer;                 /* 0-based */
     const struct as_stage_shape *shape;
     struct as_tensor_file *in[AS_STAGE_MAX_INPUTS];   /* the stage's inputs, in inputs() order */
+    /* stages with run_part: the parts [part0, part1) of phase 0 this unit covers (prepass and
+     * run_part; [0, parts[0]) for a whole layer), or of `phase` in run_part */
+    int phase;
+    int64_t part0, part1;
     /* A slot the stage may use to keep data on this rank from the prepass to run() of the same
      * model (e.g. a layer it already read). Never part of the results' inputs beyond what reading
      * the file again would give. Freed with ops->scratch_release after the last unit. */
@@ -126,6 +141,18 @@ struct as_stage_ops {
     /* Compute one layer: write the row of every per_layer field, packed in schema order. */
     int (*run)(const void *cfg, const void *state, struct as_unit *u, unsigned char *row,
                struct as_error *err);
+    /* (optional, with part_offset and combine, instead of run) Units finer than a layer (see
+     * as_stage_shape.n_phases): compute parts [u->part0, u->part1) of phase u->phase of u->layer
+     * into out, which is the bytes [off(part0), off(part1)) of that phase's layer buffer; prev is
+     * the whole phase-0 buffer of the layer in phase 1, NULL in phase 0. */
+    int (*run_part)(const void *cfg, const void *state, struct as_unit *u, const unsigned char *prev,
+                    unsigned char *out, struct as_error *err);
+    /* Byte offset of part p (0 <= p <= parts[phase]) in the phase's layer buffer: increasing,
+     * off(0) = 0, off(parts) = phase_bytes. */
+    size_t (*part_offset)(const void *cfg, const struct as_stage_shape *sh, int phase, int64_t p);
+    /* The row of `layer` from its last phase's buffer (phase_bytes[n_phases - 1] bytes). */
+    int (*combine)(const void *cfg, const void *state, const struct as_stage_shape *sh, int64_t layer,
+                   const unsigned char *last, unsigned char *row, struct as_error *err);
     /* From all rows (n_layers rows, layer order), fill per-model fields, attributes, log lines. */
     int (*finalize)(const void *cfg, const void *state, const char *model, const struct as_stage_shape *sh,
                     const unsigned char *rows, struct as_stage_out *out, struct as_error *err);

@@ -142,6 +142,12 @@ static int hs_inputs(const void *cfg, const char **names)
     return 1;
 }
 
+/* The per-layer values of one head, as a part's record (the row holds them field by field). */
+struct hs_head_rec {
+    double within_diag, within_lower, js, mean_diag, mean_lower;
+    int64_t non_finite;
+};
+
 static int hs_shape(const void *cfg, const struct as_tensor_info *const *info, struct as_stage_shape *out,
                     struct as_error *err)
 {
@@ -159,6 +165,11 @@ static int hs_shape(const void *cfg, const struct as_tensor_info *const *info, s
     double htt = (double)ti->shape[1] * (double)ti->shape[2] * (double)ti->shape[3];
     out->unit_cost = 1.6 * htt; /* one full read, a sampled one, the histograms of half the layer */
     out->unit_bytes = (int64_t)(htt * (double)as_dtype_traits[ti->dtype].size);
+    /* units finer than a layer: one part per head, its record the head's per-layer values */
+    out->n_phases = 1;
+    out->parts[0] = out->n_heads;
+    out->phase_cost[0] = out->unit_cost;
+    out->phase_bytes[0] = (size_t)out->n_heads * sizeof(struct hs_head_rec);
     return 0;
 }
 
@@ -329,8 +340,8 @@ static void hs_pack(void *dst, const void *src, int64_t T, size_t esz)
 }
 
 struct hs_cache_layer {
-    int64_t layer;
-    float *tri;                    /* (H, T(T+1)/2), each head packed by hs_pack; as_big_alloc */
+    int64_t layer, h0;             /* the unit's layer and first head */
+    float *tri;                    /* (heads of the unit, T(T+1)/2), each head packed by hs_pack; as_big_alloc */
     size_t bytes;
     struct hs_cache_layer *next;
 };
@@ -366,7 +377,7 @@ static struct hs_cache_layer *hs_cache_find(struct as_unit *u, int take)
     if (!u->scratch)
         return NULL;
     for (struct hs_cache_layer **pp = (struct hs_cache_layer **)u->scratch; *pp; pp = &(*pp)->next)
-        if ((*pp)->layer == u->layer) {
+        if ((*pp)->layer == u->layer && (*pp)->h0 == u->part0) {
             struct hs_cache_layer *c = *pp;
             if (take)
                 *pp = c->next;
@@ -378,7 +389,7 @@ static struct hs_cache_layer *hs_cache_find(struct as_unit *u, int take)
 /* Start caching layer u->layer if the budget allows; NULL otherwise. */
 static struct hs_cache_layer *hs_cache_start(const struct hs_cfg *c, struct as_unit *u)
 {
-    int64_t H = u->shape->n_heads, T = u->shape->seq_len;
+    int64_t H = u->part1 - u->part0, T = u->shape->seq_len;
     size_t bytes = (size_t)H * (size_t)(T * (T + 1) / 2) * sizeof(float);
     if (!u->scratch || hs_cache_find(u, 0) || hs_cache_used + bytes > (size_t)c->cache_mb << 20 || hs_reads_fast())
         return NULL;
@@ -389,6 +400,7 @@ static struct hs_cache_layer *hs_cache_start(const struct hs_cfg *c, struct as_u
     e->tri = tri;
     e->bytes = bytes;
     e->layer = u->layer;
+    e->h0 = u->part0;
     e->next = *u->scratch;
     *u->scratch = e;
     hs_cache_used += bytes;
@@ -445,7 +457,7 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
 {
     const struct hs_cfg *c = cfg;
     const struct hs_state *s = state;
-    int64_t H = u->shape->n_heads, T = u->shape->seq_len;
+    int64_t T = u->shape->seq_len;
     int rr;
     enum hs_phase ph = hs_phase_of(s, round, &rr);
     size_t tt = (size_t)(T * T), esz = s->f64 ? 8 : 4;
@@ -455,7 +467,7 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
          * the same rows in every head would miss positions systematically (and with a position
          * bias, the tails live at the rows a stride skips) */
         float *row = as_xcalloc((size_t)T, sizeof *row);
-        for (int64_t h = 0; h < H && !rc; h++)
+        for (int64_t h = u->part0; h < u->part1 && !rc; h++)
             for (int64_t i = 0; i < T && !rc; i++) {
                 uint64_t hk = as_mix64(((uint64_t)u->layer << 40) ^ ((uint64_t)h << 20) ^ (uint64_t)i ^ 0x5eedull);
                 if (hk % HS_SAMPLE_STRIDE)
@@ -487,7 +499,7 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
         while (se < s->sample + s->n_sample && *se < hi)
             se++;
     }
-    for (int64_t h = 0; h < H && !rc; h++) {
+    for (int64_t h = u->part0; h < u->part1 && !rc; h++) {
         uint64_t base = (uint64_t)u->layer * s->layer_elems + (uint64_t)h * tt;
         if (s->sample && (sp == se || *sp >= base + tt))
             continue;
@@ -500,7 +512,7 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
         if (ph == HS_PH_WINDOW) {
             head_nf = hs_window_count(s, buf, tt, acc);
             if (cache)
-                hs_pack(cache->tri + (size_t)h * (size_t)(T * (T + 1) / 2), buf, T, sizeof(float));
+                hs_pack(cache->tri + (size_t)(h - u->part0) * (size_t)(T * (T + 1) / 2), buf, T, sizeof(float));
         } else if (s->sample) {
             for (; sp < se && *sp < base + tt; sp++) {
                 size_t k = (size_t)(*sp - base);
@@ -722,28 +734,25 @@ static void hs_state_release(const void *cfg, void *state)
 
 /* ---- units */
 
-static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigned char *row, struct as_error *err)
+/* Heads [u->part0, u->part1) of u->layer: one record each into out. */
+static int hs_run_part(const void *cfg, const void *state, struct as_unit *u, const unsigned char *prev,
+                       unsigned char *out, struct as_error *err)
 {
     const struct hs_cfg *c = cfg;
     const struct hs_state *s = state;
-    int64_t H = u->shape->n_heads, T = u->shape->seq_len;
+    int64_t T = u->shape->seq_len;
     int nb = c->n_edges - 1;
     size_t tt = (size_t)(T * T), tp = (size_t)(T * (T + 1) / 2), esz = s->f64 ? 8 : 4;
     struct hs_cache_layer *cache = s->f64 ? NULL : hs_cache_find(u, 1);
     void *buf = cache ? NULL : as_xmalloc(tt * esz), *packed = cache ? NULL : as_xmalloc(tp * esz);
     uint64_t *cd = as_xcalloc((size_t)nb * 2, sizeof *cd), *cl = cd + nb;
-    struct as_schema sc;
-    as_schema_of(&sc, &as_stage_histsim, cfg, u->shape);
-    double *within_diag = as_schema_f64(&sc, row, HS_F_WITHIN_DIAG);
-    double *within_lower = as_schema_f64(&sc, row, HS_F_WITHIN_LOWER), *js = as_schema_f64(&sc, row, HS_F_JS);
-    double *mean_diag = as_schema_f64(&sc, row, HS_F_MEAN_DIAG), *mean_lower = as_schema_f64(&sc, row, HS_F_MEAN_LOWER);
-    int64_t *nonfin = as_schema_i64(&sc, row, HS_F_NON_FINITE);
+    struct hs_head_rec *rec = (struct hs_head_rec *)out;
     int rc = 0;
-    for (int64_t h = 0; h < H; h++) {
+    for (int64_t h = u->part0; h < u->part1; h++) {
         memset(cd, 0, (size_t)nb * 2 * sizeof *cd);
         uint64_t nf_d = 0, nf_l = 0;
         double sd = 0, sl = 0;
-        const void *p = cache ? (const void *)(cache->tri + (size_t)h * tp) : packed;
+        const void *p = cache ? (const void *)(cache->tri + (size_t)(h - u->part0) * tp) : packed;
         if (!cache) {
             if ((rc = hs_read_head(u, s->f64, h, buf, err)))
                 break;
@@ -763,12 +772,13 @@ static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigne
             break;
         }
         uint64_t n_d = (uint64_t)T - nf_d, n_l = (uint64_t)T * (uint64_t)(T - 1) / 2 - nf_l;
-        within_diag[h] = as_hs_within(cd, nb);
-        within_lower[h] = as_hs_within(cl, nb);
-        js[h] = as_hs_js_similarity(cd, cl, nb);
-        mean_diag[h] = n_d ? sd / (double)n_d : NAN;
-        mean_lower[h] = n_l ? sl / (double)n_l : NAN;
-        nonfin[h] = (int64_t)(nf_d + nf_l);
+        struct hs_head_rec *o = &rec[h - u->part0];
+        o->within_diag = as_hs_within(cd, nb);
+        o->within_lower = as_hs_within(cl, nb);
+        o->js = as_hs_js_similarity(cd, cl, nb);
+        o->mean_diag = n_d ? sd / (double)n_d : NAN;
+        o->mean_lower = n_l ? sl / (double)n_l : NAN;
+        o->non_finite = (int64_t)(nf_d + nf_l);
     }
     if (cache)
         hs_cache_drop(cache);
@@ -776,6 +786,29 @@ static int hs_run(const void *cfg, const void *state, struct as_unit *u, unsigne
     free(packed);
     free(cd);
     return rc;
+}
+
+static size_t hs_part_offset(const void *cfg, const struct as_stage_shape *sh, int phase, int64_t p)
+{
+    return (size_t)p * sizeof(struct hs_head_rec);
+}
+
+/* The row from the heads' records. */
+static int hs_combine(const void *cfg, const void *state, const struct as_stage_shape *sh, int64_t layer,
+                      const unsigned char *last, unsigned char *row, struct as_error *err)
+{
+    const struct hs_head_rec *rec = (const struct hs_head_rec *)last;
+    struct as_schema sc;
+    as_schema_of(&sc, &as_stage_histsim, cfg, sh);
+    for (int64_t h = 0; h < sh->n_heads; h++) {
+        as_schema_f64(&sc, row, HS_F_WITHIN_DIAG)[h] = rec[h].within_diag;
+        as_schema_f64(&sc, row, HS_F_WITHIN_LOWER)[h] = rec[h].within_lower;
+        as_schema_f64(&sc, row, HS_F_JS)[h] = rec[h].js;
+        as_schema_f64(&sc, row, HS_F_MEAN_DIAG)[h] = rec[h].mean_diag;
+        as_schema_f64(&sc, row, HS_F_MEAN_LOWER)[h] = rec[h].mean_lower;
+        as_schema_i64(&sc, row, HS_F_NON_FINITE)[h] = rec[h].non_finite;
+    }
+    return 0;
 }
 
 static int hs_finalize(const void *cfg, const void *state, const char *model, const struct as_stage_shape *sh,
@@ -841,7 +874,9 @@ const struct as_stage_ops as_stage_histsim = {
     .prepass = hs_prepass,
     .prepass_reduce = hs_prepass_reduce,
     .scratch_release = hs_scratch_release,
-    .run = hs_run,
+    .run_part = hs_run_part,
+    .part_offset = hs_part_offset,
+    .combine = hs_combine,
     .finalize = hs_finalize,
     .figures = hs_figures,
 };

@@ -10,7 +10,8 @@
  *       epsilon: 1e-10                # violation when C[i,k] - C[j,k] < -epsilon (>= 0)
  *       method: auto                  # auto | fast | ref (results agree; only speed differs)
  *
- * Memory per unit: two (T, T) float64 buffers; input read one head at a time. */
+ * Memory per unit: C, one (T, T) float64 buffer, and a block of rows or columns; the input is read one
+ * block of rows of one head at a time, its causal part only. */
 #include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
@@ -117,6 +118,8 @@ static int mono_inputs(const void *cfgp, const char **names)
     return 1;
 }
 
+static void mono_shape_parts(const struct mono_cfg *c, struct as_stage_shape *out);
+
 static int mono_shape(const void *cfgp, const struct as_tensor_info *const *info, struct as_stage_shape *out,
                       struct as_error *err)
 {
@@ -145,7 +148,8 @@ static int mono_shape(const void *cfgp, const struct as_tensor_info *const *info
     out->n_heads = H;
     out->seq_len = T;
     out->unit_cost = (double)H * (double)tt + (double)tt * log2((double)T);
-    out->unit_bytes = bytes;
+    out->unit_bytes = bytes / 2 + H * T * (int64_t)as_dtype_traits[ti->dtype].size; /* the causal part */
+    mono_shape_parts(c, out);
     return 0;
 }
 
@@ -189,49 +193,99 @@ static void mono_slopes_fill(const struct mono_cfg *c, int64_t H, double *out)
         as_mono_slopes((enum as_mono_rule)c->rule, H, out);
 }
 
-/* Counts the non-finite values of the causal part (j <= i) of one head, and of it after scaling
- * and adding the bias. */
-static void mono_check_head(const double *s, int64_t T, double scale, double slope, int64_t *bad_in,
-                            int64_t *bad_scaled)
+/* ---- units finer than a layer
+ *
+ * Phase 0: parts = blocks of query rows of about equal causal area; part p computes rows
+ * [row(p), row(p+1)) of C (every head's softmax summed in head order, then the cumulative sum):
+ * row by row the operations of the whole layer, so the same bits. Its buffer is C, (T, T) float64.
+ * Phase 1: parts = blocks of columns k; part p counts the violations of its columns into one
+ * record per column (struct as_mono_col), combined in column order. `method: ref` (and auto at
+ * small T) counts all columns at once: one part, its record the layer's statistics. */
+#define MONO_MAX_PARTS 64
+
+static int mono_use_ref(const struct mono_cfg *c, int64_t T)
 {
-    int64_t a = 0, b = 0;
-    for (int64_t i = 0; i < T; i++)
-        for (int64_t j = 0; j <= i; j++) {
-            double x = s[i * T + j];
-            if (!isfinite(x))
-                a++;
-            else if (!isfinite(x * scale + (-slope) * (double)(i - j)))
-                b++;
-        }
-    *bad_in = a;
-    *bad_scaled = b;
+    return c->method == MONO_METHOD_REF || (c->method == MONO_METHOD_AUTO && T <= AS_MONO_AUTO_REF_MAX_T);
 }
 
-static int mono_run(const void *cfgp, const void *state, struct as_unit *u, unsigned char *row,
-                    struct as_error *err)
+/* First row of row block b of P (b = P: T): about equal causal area T^2 b / (2P) before it. */
+static int64_t mono_row_bound(int64_t T, int64_t P, int64_t b)
+{
+    int64_t prev = 0;
+    for (int64_t k = 1; k <= b; k++) {
+        int64_t r = k == P ? T : (int64_t)llround((double)T * sqrt((double)k / (double)P));
+        if (r < prev + 1)
+            r = prev + 1;
+        if (r > T - (P - k))
+            r = T - (P - k);
+        prev = r;
+    }
+    return prev;
+}
+
+static int64_t mono_col_bound(int64_t T, int64_t P, int64_t b)
+{
+    return b * (T / P) + (b < T % P ? b : T % P);
+}
+
+static size_t mono_part_offset(const void *cfgp, const struct as_stage_shape *sh, int phase, int64_t p)
 {
     const struct mono_cfg *c = cfgp;
-    const int64_t H = u->shape->n_heads, T = u->shape->seq_len, l = u->layer;
-    const size_t tt = (size_t)T * (size_t)T;
+    int64_t T = sh->seq_len;
+    if (phase == 0)
+        return (size_t)mono_row_bound(T, sh->parts[0], p) * (size_t)T * sizeof(double);
+    if (mono_use_ref(c, T))
+        return p ? sizeof(struct as_mono_stats) : 0;
+    return (size_t)mono_col_bound(T, sh->parts[1], p) * sizeof(struct as_mono_col);
+}
+
+static void mono_shape_parts(const struct mono_cfg *c, struct as_stage_shape *out)
+{
+    int64_t T = out->seq_len, tt = T * T;
+    out->n_phases = 2;
+    out->parts[0] = T < MONO_MAX_PARTS ? T : MONO_MAX_PARTS;
+    out->parts[1] = mono_use_ref(c, T) ? 1 : out->parts[0];
+    out->phase_cost[0] = (double)out->n_heads * (double)tt;
+    out->phase_cost[1] = (double)tt * log2((double)T);
+    out->phase_bytes[0] = (size_t)tt * sizeof(double);
+    out->phase_bytes[1] = mono_use_ref(c, T) ? sizeof(struct as_mono_stats) : (size_t)T * sizeof(struct as_mono_col);
+}
+
+/* Rows [i0, i1) of C of one layer into c. */
+static int mono_rows(const struct mono_cfg *c, struct as_unit *u, const double *slopes, int64_t i0, int64_t i1,
+                     double *out, struct as_error *err)
+{
+    const int64_t H = u->shape->n_heads, T = u->shape->seq_len, l = u->layer, nr = i1 - i0;
     int ret = -1;
-    double *buf = as_xmalloc(tt * sizeof *buf), *acc = as_xcalloc(tt, sizeof *acc);
-    double *slopes = as_xmalloc((size_t)H * sizeof *slopes);
-    double *work = as_xmalloc((size_t)as_mono_work_size(T) * sizeof *work);
-    mono_slopes_fill(c, H, slopes);
+    double *buf = as_xmalloc((size_t)(nr * i1) * sizeof *buf), *acc = as_xcalloc((size_t)(nr * i1), sizeof *acc);
     for (int64_t h = 0; h < H; h++) {
-        int64_t start[4] = { l, h, 0, 0 }, count[4] = { 1, 1, T, T }, bad_in, bad_scaled;
+        /* the causal part only: rows [i0, i1), columns [0, i1) */
+        int64_t start[4] = { l, h, i0, 0 }, count[4] = { 1, 1, nr, i1 }, bad_in, bad_scaled;
         if (as_tensor_file_read(u->in[0], start, count, AS_DTYPE_F64, buf, err)) {
             as_error_prefix(err, "model '%s' layer %" PRId64 " head %" PRId64 ": ", u->model, l, h);
             goto out;
         }
-        if (!as_mono_head_accum(buf, T, c->scale, slopes[h], acc))
+        if (!as_mono_rows_accum(buf, i1, i0, i1, c->scale, slopes[h], acc, i1))
             continue;
-        /* a non-finite value somewhere in the rows: read the head again and say what */
-        if (as_tensor_file_read(u->in[0], start, count, AS_DTYPE_F64, buf, err)) {
+        /* a non-finite value somewhere in the rows: count them in the whole head (the message is
+         * then the same however the layer is split) */
+        double *head = as_xmalloc((size_t)(T * T) * sizeof *head);
+        int64_t hs[4] = { l, h, 0, 0 }, hc[4] = { 1, 1, T, T };
+        if (as_tensor_file_read(u->in[0], hs, hc, AS_DTYPE_F64, head, err)) {
+            free(head);
             as_error_prefix(err, "model '%s' layer %" PRId64 " head %" PRId64 ": ", u->model, l, h);
             goto out;
         }
-        mono_check_head(buf, T, c->scale, slopes[h], &bad_in, &bad_scaled);
+        bad_in = bad_scaled = 0;
+        for (int64_t i = 0; i < T; i++)
+            for (int64_t j = 0; j <= i; j++) {
+                double x = head[i * T + j];
+                if (!isfinite(x))
+                    bad_in++;
+                else if (!isfinite(x * c->scale + (-slopes[h]) * (double)(i - j)))
+                    bad_scaled++;
+            }
+        free(head);
         if (bad_in) {
             as_error_set(err, AS_ERR_INPUT, "model '%s' layer %" PRId64 " head %" PRId64 ": %" PRId64
                          " non-finite values in '%s'", u->model, l, h, bad_in, c->input);
@@ -242,16 +296,70 @@ static int mono_run(const void *cfgp, const void *state, struct as_unit *u, unsi
                      bad_scaled ? bad_scaled : 1, c->input, c->scale, slopes[h]);
         goto out;
     }
-    as_mono_cumsum_t(acc, T, H, buf);
+    as_mono_cumsum_rows(acc, i1, i0, i1, T, H, out);
+    ret = 0;
+out:
+    free(buf);
+    free(acc);
+    return ret;
+}
 
+static int mono_run_part(const void *cfgp, const void *state, struct as_unit *u, const unsigned char *prev,
+                         unsigned char *out, struct as_error *err)
+{
+    const struct mono_cfg *c = cfgp;
+    const struct as_stage_shape *sh = u->shape;
+    const int64_t H = sh->n_heads, T = sh->seq_len;
+    int rc = 0;
+    if (u->phase == 0) {
+        double *slopes = as_xmalloc((size_t)H * sizeof *slopes);
+        mono_slopes_fill(c, H, slopes);
+        int64_t first = mono_row_bound(T, sh->parts[0], u->part0);
+        for (int64_t p = u->part0; p < u->part1 && !rc; p++) {
+            int64_t i0 = mono_row_bound(T, sh->parts[0], p), i1 = mono_row_bound(T, sh->parts[0], p + 1);
+            rc = mono_rows(c, u, slopes, i0, i1, (double *)out + (i0 - first) * T, err);
+        }
+        free(slopes);
+        return rc;
+    }
+    const double *C = (const double *)prev;
+    if (mono_use_ref(c, T)) {
+        double *ct = as_xmalloc((size_t)(T * T) * sizeof *ct);
+        for (int64_t i = 0; i < T; i++)
+            for (int64_t k = 0; k < T; k++)
+                ct[k * T + i] = C[i * T + k];
+        struct as_mono_stats st;
+        as_mono_count_ref(ct, T, c->eps, &st);
+        memcpy(out, &st, sizeof st);
+        free(ct);
+        return 0;
+    }
+    int64_t k0 = mono_col_bound(T, sh->parts[1], u->part0), k1 = mono_col_bound(T, sh->parts[1], u->part1);
+    double *ct = as_xmalloc((size_t)((k1 - k0) * T) * sizeof *ct);
+    double *work = as_xmalloc((size_t)as_mono_work_size(T) * sizeof *work);
+    enum { B = 32 };
+    for (int64_t i0 = 0; i0 < T; i0 += B) /* ct = columns [k0, k1) of C, transposed in tiles */
+        for (int64_t kb = k0; kb < k1; kb += B)
+            for (int64_t i = i0; i < i0 + B && i < T; i++)
+                for (int64_t k = kb; k < kb + B && k < k1; k++)
+                    ct[(k - k0) * T + i] = C[i * T + k];
+    as_mono_count_cols(ct, T, k0, k1, c->eps, work, (struct as_mono_col *)out);
+    free(ct);
+    free(work);
+    return 0;
+}
+
+static int mono_combine(const void *cfgp, const void *state, const struct as_stage_shape *sh, int64_t layer,
+                        const unsigned char *last, unsigned char *row, struct as_error *err)
+{
+    const struct mono_cfg *c = cfgp;
     struct as_mono_stats st;
-    int use_ref = c->method == MONO_METHOD_REF || (c->method == MONO_METHOD_AUTO && T <= AS_MONO_AUTO_REF_MAX_T);
-    if (use_ref)
-        as_mono_count_ref(buf, T, c->eps, &st);
+    if (mono_use_ref(c, sh->seq_len))
+        memcpy(&st, last, sizeof st);
     else
-        as_mono_count(buf, T, c->eps, work, &st);
+        as_mono_combine_cols((const struct as_mono_col *)last, sh->seq_len, &st);
     struct as_schema sc;
-    as_schema_of(&sc, &as_stage_monotonicity, cfgp, u->shape);
+    as_schema_of(&sc, &as_stage_monotonicity, cfgp, sh);
     *as_schema_i64(&sc, row, F_COMBINATIONS) = st.combinations;
     *as_schema_i64(&sc, row, F_VIOLATIONS) = st.violations;
     *as_schema_f64(&sc, row, F_RATE) = st.violation_rate;
@@ -259,13 +367,7 @@ static int mono_run(const void *cfgp, const void *state, struct as_unit *u, unsi
     *as_schema_f64(&sc, row, F_ABS_STD) = st.abs_std;
     *as_schema_f64(&sc, row, F_REL) = st.rel_mean;
     *as_schema_f64(&sc, row, F_REL_STD) = st.rel_std;
-    ret = 0;
-out:
-    free(buf);
-    free(acc);
-    free(slopes);
-    free(work);
-    return ret;
+    return 0;
 }
 
 static int mono_finalize(const void *cfgp, const void *state, const char *model, const struct as_stage_shape *sh,
@@ -325,7 +427,9 @@ const struct as_stage_ops as_stage_monotonicity = {
     .inputs = mono_inputs,
     .shape = mono_shape,
     .schema = mono_schema,
-    .run = mono_run,
+    .run_part = mono_run_part,
+    .part_offset = mono_part_offset,
+    .combine = mono_combine,
     .finalize = mono_finalize,
     .figures = mono_figures,
 };

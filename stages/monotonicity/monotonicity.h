@@ -51,6 +51,16 @@ void as_mono_slopes(enum as_mono_rule rule, int64_t H, double *out);
  * scaled and biased values too (the caller checks). */
 int as_mono_head_accum(double *s, int64_t T, double scale, double slope, double *acc);
 
+/* The same for rows [i0, i1) of a head: row i at s + (i - i0)*ld (entries j <= i read, ld >= i1), its
+ * softmax added to acc + (i - i0)*ld_acc. Row by row the very operations of as_mono_head_accum, so
+ * any split into row ranges gives the same bits. */
+int as_mono_rows_accum(double *s, int64_t ld, int64_t i0, int64_t i1, double scale, double slope, double *acc,
+                       int64_t ld_acc);
+/* Rows [i0, i1) of C from their head sums (row i at acc + (i - i0)*ld_acc, entries j <= i): the
+ * row-wise cumulative sum of acc / H over all T columns (the entries j > i add 0), into c + (i - i0)*T;
+ * bit for bit as_mono_cumsum_t's rows. */
+void as_mono_cumsum_rows(const double *acc, int64_t ld_acc, int64_t i0, int64_t i1, int64_t T, int64_t H, double *c);
+
 /* From acc (T, T) row-major = sum over H heads of the softmax (upper triangle ignored):
  * A = acc / H, C = row-wise cumulative sum of A (sequential, j = 0..T-1; acc is overwritten
  * with C), and ct (T, T) = C transposed: ct[k*T + i] = C[i][k]. */
@@ -59,6 +69,18 @@ void as_mono_cumsum_t(double *acc, int64_t T, int64_t H, double *ct);
 /* Violation statistics from ct (T, T), C transposed (column k of C at ct + k*T).
  * eps >= 0 and finite; ct finite. work: as_mono_work_size(T) doubles, scratch. */
 int64_t as_mono_work_size(int64_t T);
+/* The violations of one column k of C and their double-double sums (|d|, d^2, rel, rel^2 as hi,
+ * lo pairs): per column, so columns may be counted anywhere and combined in column order. */
+struct as_mono_col {
+    int64_t violations;
+    double s[8];
+};
+/* Columns [k0, k1), column k at ct + (k - k0)*T, into rec[0 .. k1-k0). */
+void as_mono_count_cols(const double *ct, int64_t T, int64_t k0, int64_t k1, double eps, double *work,
+                        struct as_mono_col *rec);
+/* The statistics from the records of all T columns, summed in column order. */
+void as_mono_combine_cols(const struct as_mono_col *rec, int64_t T, struct as_mono_stats *out);
+/* Every column, then combined: as_mono_count_cols(0, T) + as_mono_combine_cols. */
 void as_mono_count(const double *ct, int64_t T, double eps, double *work, struct as_mono_stats *out);
 /* The same by the direct loop over k, i < j (double accumulation, two-pass std like torch). */
 void as_mono_count_ref(const double *ct, int64_t T, double eps, struct as_mono_stats *out);

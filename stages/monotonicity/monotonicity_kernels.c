@@ -115,15 +115,16 @@ void as_mono_slopes(enum as_mono_rule rule, int64_t H, double *out)
 }
 
 /* ---- softmax and cumulative sum */
-int as_mono_head_accum(double *s, int64_t T, double scale, double slope, double *acc)
+int as_mono_rows_accum(double *s, int64_t ld, int64_t i0, int64_t i1, double scale, double slope, double *acc,
+                       int64_t ld_acc)
 {
     int bad = 0;
     /* bias[d] = (-m) * d, the same double torch computes for i - j = d */
-    double *bias = as_xcalloc((size_t)T, sizeof *bias);
-    for (int64_t d = 0; d < T; d++)
+    double *bias = as_xcalloc((size_t)(i1 > 0 ? i1 : 1), sizeof *bias);
+    for (int64_t d = 0; d < i1; d++)
         bias[d] = (-slope) * (double)d;
-    for (int64_t i = 0; i < T; i++) {
-        double *x = s + i * T, *a = acc + i * T;
+    for (int64_t i = i0; i < i1; i++) {
+        double *x = s + (i - i0) * ld, *a = acc + (i - i0) * ld_acc;
         const double *bi = bias + i; /* bi[-j] = bias[i - j] */
         int64_t n = i + 1, j;
         /* four independent chains for the max and the sum: the order is fixed, so the bits are */
@@ -171,6 +172,23 @@ int as_mono_head_accum(double *s, int64_t T, double scale, double slope, double 
     }
     free(bias);
     return bad;
+}
+
+int as_mono_head_accum(double *s, int64_t T, double scale, double slope, double *acc)
+{
+    return as_mono_rows_accum(s, T, 0, T, scale, slope, acc, T);
+}
+
+void as_mono_cumsum_rows(const double *acc, int64_t ld_acc, int64_t i0, int64_t i1, int64_t T, int64_t H, double *c)
+{
+    for (int64_t i = i0; i < i1; i++) {
+        const double *r = acc + (i - i0) * ld_acc;
+        double *o = c + (i - i0) * T, run = 0;
+        for (int64_t j = 0; j < T; j++) {
+            run += j <= i ? r[j] / (double)H : 0.0;
+            o[j] = run;
+        }
+    }
 }
 
 void as_mono_cumsum_t(double *acc, int64_t T, int64_t H, double *ct)
@@ -332,16 +350,20 @@ static void mono_finish(int64_t T, int64_t n, struct dd a1, struct dd a2, struct
     out->rel_std = vr.hi > 0 ? sqrt(vr.hi / (dn - 1)) : 0.0;
 }
 
-void as_mono_count(const double *ct, int64_t T, double eps, double *work, struct as_mono_stats *out)
+/* The violation sums of columns [k0, k1), one record each, from ct (their columns of C, column k
+ * at ct + (k - k0)*T). */
+void as_mono_count_cols(const double *ct, int64_t T, int64_t k0, int64_t k1, double eps, double *work,
+                        struct as_mono_col *rec)
 {
-    AS_ASSERT(T >= 0 && T <= INT32_MAX && eps >= 0);
-    struct dd abs1 = { 0, 0 }, abs2 = { 0, 0 }, rel1 = { 0, 0 }, rel2 = { 0, 0 };
+    AS_ASSERT(T >= 0 && T <= INT32_MAX && eps >= 0 && 0 <= k0 && k0 <= k1 && k1 <= T);
     struct mono_col col = { 0, (struct dd *)(work + 2 * T), (struct dd *)(work + 4 * T) };
-    int64_t n = 0;
-    for (int64_t k = 0; k < T; k++) {
-        const double *c = ct + k * T;
+    for (int64_t k = k0; k < k1; k++) {
+        const double *c = ct + (k - k0) * T;
+        struct as_mono_col *o = &rec[k - k0];
+        struct dd abs1 = { 0, 0 }, abs2 = { 0, 0 }, rel1 = { 0, 0 }, rel2 = { 0, 0 };
         double *a = work, *b = work + T;
         int32_t *ai = (int32_t *)(work + 6 * T), *bi = ai + T;
+        memset(o, 0, sizeof *o);
         memcpy(a, c, (size_t)T * sizeof *a);
         memset(col.d1, 0, (size_t)T * sizeof *col.d1);
         memset(col.d2, 0, (size_t)T * sizeof *col.d2);
@@ -374,7 +396,6 @@ void as_mono_count(const double *ct, int64_t T, double eps, double *work, struct
         }
         if (!col.n)
             continue;
-        n += col.n;
         for (int64_t j = 0; j < T; j++) {
             if (col.d1[j].hi == 0)
                 continue;
@@ -384,6 +405,33 @@ void as_mono_count(const double *ct, int64_t T, double eps, double *work, struct
             rel1 = dd_add(rel1, dd_div_d(col.d1[j], den));
             rel2 = dd_add(rel2, dd_div_d(dd_div_d(col.d2[j], den), den));
         }
+        o->violations = col.n;
+        o->s[0] = abs1.hi, o->s[1] = abs1.lo, o->s[2] = abs2.hi, o->s[3] = abs2.lo;
+        o->s[4] = rel1.hi, o->s[5] = rel1.lo, o->s[6] = rel2.hi, o->s[7] = rel2.lo;
+    }
+}
+
+void as_mono_combine_cols(const struct as_mono_col *rec, int64_t T, struct as_mono_stats *out)
+{
+    struct dd abs1 = { 0, 0 }, abs2 = { 0, 0 }, rel1 = { 0, 0 }, rel2 = { 0, 0 };
+    int64_t n = 0;
+    for (int64_t k = 0; k < T; k++) { /* column order: the same sums however the columns were split */
+        const struct as_mono_col *o = &rec[k];
+        if (!o->violations)
+            continue;
+        n += o->violations;
+        abs1 = dd_add(abs1, (struct dd){ o->s[0], o->s[1] });
+        abs2 = dd_add(abs2, (struct dd){ o->s[2], o->s[3] });
+        rel1 = dd_add(rel1, (struct dd){ o->s[4], o->s[5] });
+        rel2 = dd_add(rel2, (struct dd){ o->s[6], o->s[7] });
     }
     mono_finish(T, n, abs1, abs2, rel1, rel2, out);
+}
+
+void as_mono_count(const double *ct, int64_t T, double eps, double *work, struct as_mono_stats *out)
+{
+    struct as_mono_col *rec = as_xcalloc((size_t)(T > 0 ? T : 1), sizeof *rec);
+    as_mono_count_cols(ct, T, 0, T, eps, work, rec);
+    as_mono_combine_cols(rec, T, out);
+    free(rec);
 }
