@@ -521,7 +521,7 @@ static size_t sweep_size(const struct as_ynode *sw)
 static int parse_root(struct as_config *cfg, struct as_error *err)
 {
     static const char *const keys[] = { "output", "models", "sweep", "stages", "figures", "provenance", "on_error",
-                                        "data_root", NULL };
+                                        "split", "data_root", NULL };
     const struct as_ynode *root = cfg->doc.root;
     if (root->kind != AS_YNODE_MAP)
         return as_ynode_error(root, err, "the config must be a mapping with output, models and stages");
@@ -646,6 +646,18 @@ static int parse_root(struct as_config *cfg, struct as_error *err)
     if (as_ynode_get_enum(root, "", "on_error", 0, oe, &skip, err))
         return -1;
     cfg->on_error = skip ? AS_ON_ERROR_SKIP : AS_ON_ERROR_STOP;
+    cfg->split = AS_CONFIG_SPLIT_AUTO;
+    const struct as_ynode *sp = as_ynode_get(root, "split");
+    if (sp && sp->kind == AS_YNODE_SCALAR && (!strcmp(sp->scalar, "auto") || !strcmp(sp->scalar, "off"))) {
+        cfg->split = !strcmp(sp->scalar, "off") ? 0 : AS_CONFIG_SPLIT_AUTO;
+    } else if (sp) {
+        int64_t n;
+        if (as_ynode_get_int(root, "", "split", 0, 1, 1 << 20, &n, err)) {
+            as_ynode_error(sp, err, "split: expected auto, off or a number of pieces (1 to %d)", 1 << 20);
+            return -1;
+        }
+        cfg->split = (int)n;
+    }
     derive_log(cfg);
     return 0;
 }

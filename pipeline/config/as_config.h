@@ -23,6 +23,9 @@
  *                                  # those T x T slabs of qk_mean (and qk_var) in the results
  *   on_error: stop                 # or skip: a model whose inputs or stages fail is recorded as
  *                                  # failed and the others finish (exit 4, complete = 0)
+ *   split: auto                    # units finer than a layer: auto (large layers, more ranks than
+ *                                  # work), off, or N pieces per phase for every layer of a stage
+ *                                  # that splits (histsim, monotonicity); results are the same
  * A model entry may have `label:` (display name in legends, model attribute `label`).
  * Relative paths resolve against the config file's folder.
  *
@@ -121,7 +124,10 @@ struct as_config {
     struct as_strbuf skipped;      /* sweep combinations skipped with `missing: skip`, one per line */
     int full_digest;               /* provenance: digest every byte of the inputs */
     enum as_on_error on_error;     /* a model's failure stops the run, or is recorded and skipped */
+    int split;                     /* split: AS_CONFIG_SPLIT_AUTO (-1, default), 0 (off), or pieces per phase */
 };
+
+#define AS_CONFIG_SPLIT_AUTO (-1)
 
 /* Load and check a config; errors carry file:line:col. On error *cfg is released. */
 int as_config_load(struct as_config *cfg, const char *path, struct as_error *err);

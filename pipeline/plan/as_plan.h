@@ -26,12 +26,25 @@
 #include "as_stage.h"
 #include "as_util.h"
 
+/* A (model, layer) unit, or a task: what one rank computes at once. A task is a whole layer
+ * (stage -1: every stage of the layer still to do that is not split) or a piece of one split
+ * stage of a layer: parts [part0, part1) of one phase (units finer than a layer: as_stage.h). */
 struct as_unit_desc {
     int model;                     /* index into the config's models */
     int64_t layer;
     double cost;                   /* estimated, relative */
     int64_t bytes;                 /* input bytes the unit reads */
+    int stage;                     /* tasks: -1 whole layer, else the split stage */
+    int phase;
+    int64_t part0, part1;
 };
+
+/* Config `split:` values besides a count of pieces per phase (>= 1). */
+#define AS_SPLIT_AUTO (-1)
+#define AS_SPLIT_OFF 0
+/* `split: auto` splits no layer's stage below this cost (about 50 ms of work) and cuts no phase-0
+ * piece below it (phase-1 pieces: 1/16 of it), so small layers stay whole (as_plan_pieces). */
+#define AS_PLAN_MIN_PIECE_COST 16777216.0
 
 /* One input tensor of a model, as found and opened before the plan (pipeline/run/as_inputs.c). */
 struct as_plan_input {
@@ -87,9 +100,27 @@ struct as_plan {
     double *load;                  /* (nranks,) summed cost per rank under owner */
     unsigned char *stage_done;     /* (n_units, n_stages) 1: that stage of the unit is finished
                                     * (journal, earlier results) or has nothing to do */
-    int *run_owner;                /* (n_units,) rank that computes a unit in this attempt, -1: done */
-    size_t n_todo;                 /* units with run_owner >= 0 */
+    int *run_owner;                /* (n_units,) rank of the unit's whole-layer task in this attempt, -1: none */
+    size_t n_todo;                 /* units with anything left to do (whole or in pieces) */
+    /* units finer than a layer (this attempt) */
+    unsigned char *split;          /* (n_units, n_stages) 1: that stage of that layer runs in pieces */
+    unsigned char *from_parts;     /* (n_units, n_stages) 1: its row is combined from last-phase parts
+                                    * (split now, or all its parts finished earlier) */
+    unsigned char **part_done;     /* (n_models * n_stages) of splitting stages: (n_layers, last-phase
+                                    * parts) 1 = finished; NULL for the others */
+    struct as_unit_desc *tasks;    /* (n_tasks,) in (model, layer, whole first, stage, phase, part) order */
+    size_t n_tasks;
+    int *task_owner;               /* (n_tasks,) */
+    size_t *unit_task;             /* (n_units + 1,) unit u's tasks are [unit_task[u], unit_task[u + 1]) */
+    int n_phases;                  /* 2 when some task is a phase-1 piece, else 1 */
+    double balance;                /* predicted: total cost / (nranks * sum over phases of the max load) */
 };
+
+/* The last-phase parts of (model, stage) as a flag array, or NULL when the stage does not split. */
+static inline unsigned char *as_plan_parts_done(const struct as_plan *p, int model, int stage)
+{
+    return p->part_done ? p->part_done[(size_t)model * (size_t)p->cfg->n_stages + (size_t)stage] : NULL;
+}
 
 /* Whether stage s of unit u still has to be computed. */
 static inline int as_plan_stage_todo(const struct as_plan *p, size_t u, int s)
@@ -124,10 +155,34 @@ void as_plan_mark_reused(struct as_plan *p, int model, int stage);
 /* The model failed (on_error: skip): its units leave the plan; error is its one-line message. */
 void as_plan_fail_model(struct as_plan *p, int model, const char *error);
 
-/* A unit is todo while any of its stages is; todo units are assigned over nranks ranks (LPT on the
- * cost of the stages left, the same rule as a fresh plan, so the result does not depend on the
- * rank count of the attempts before): fills run_owner and n_todo. */
+/* Journal replay of a piece: parts [p0, p1) of the last phase of stage `layer` of every (model,
+ * stage) whose key is `key` are finished when a span of len bytes fits them; a layer whose parts
+ * are all finished is done (from_parts). found as in as_plan_mark_done; returns how many. */
+int as_plan_mark_parts(struct as_plan *p, const uint64_t key[2], int64_t layer, int64_t p0, int64_t p1,
+                       uint64_t len, void (*found)(int model, int stage, void *arg), void *arg);
+
+/* This attempt's tasks from what is left (the same rule as a fresh plan, so the result does not
+ * depend on the rank count of the attempts before): the stages left of each unit run as one
+ * whole-layer task, except that a stage that splits layers runs in pieces when cfg->split asks
+ * (a count, or auto: see as_plan_pieces) or when some of its parts are already finished. Tasks
+ * are assigned with as_plan_schedule; fills tasks, task_owner, split, from_parts, run_owner,
+ * n_todo, load and balance. */
 void as_plan_reassign(struct as_plan *p);
+
+/* How many pieces each phase of one (model, layer, stage) of cost `cost` (unit_cost) runs in:
+ * n[f] in [1, parts[f]], or n[0] = 0 when it stays whole. split: a count, AS_SPLIT_OFF, or
+ * AS_SPLIT_AUTO with target[f] the cost a piece of phase f should not exceed (1/16 of a rank's
+ * share of that phase's work: phases are balanced one after the other, and LPT over 16 pieces
+ * per rank balances to a few percent); auto splits a layer's stage when its cost exceeds
+ * 4 * target[0] (a quarter of a rank's share: below, whole layers balance well) and
+ * AS_PLAN_MIN_PIECE_COST. */
+void as_plan_pieces(const struct as_stage_shape *sh, double cost, const double target[2], int split, int64_t n[2]);
+
+/* Assign tasks (whole layers and pieces) to nranks ranks: LPT (as_plan_assign) over the tasks of
+ * phase 0 (whole layers and phase-0 pieces), then over the phase-1 pieces, which start after
+ * the phase-0 buffers are exchanged. load[r] (may be NULL) the summed cost per rank; returns the
+ * predicted balance total / (nranks * (max phase-0 load + max phase-1 load)). */
+double as_plan_schedule(const struct as_unit_desc *tasks, size_t n, int nranks, int *owner, double *load);
 
 /* The text the key of (model, stage) is a hash of (for messages and tests). */
 void as_plan_key_text(const struct as_plan *p, int model, int stage, struct as_strbuf *sb);

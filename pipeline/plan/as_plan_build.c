@@ -38,6 +38,14 @@ static int input_index(const struct as_plan_inputs *in, const char *name)
 
 void as_plan_release(struct as_plan *p)
 {
+    for (int k = 0; p->part_done && p->cfg && k < p->n_models * p->cfg->n_stages; k++)
+        free(p->part_done[k]);
+    free(p->part_done);
+    free(p->split);
+    free(p->from_parts);
+    free(p->tasks);
+    free(p->task_owner);
+    free(p->unit_task);
     free(p->models);
     free(p->units);
     free(p->owner);
@@ -128,6 +136,7 @@ int as_plan_build(struct as_plan *p, const struct as_config *cfg, const struct a
             struct as_unit_desc *u = &p->units[mr->first_unit + (size_t)l];
             u->model = i;
             u->layer = l;
+            u->stage = -1;
             for (int s = 0; s < cfg->n_stages; s++)
                 if (mr->st[s].active && l < mr->st[s].shape.n_layers) {
                     u->cost += mr->st[s].shape.unit_cost;
@@ -137,9 +146,27 @@ int as_plan_build(struct as_plan *p, const struct as_config *cfg, const struct a
                 }
         }
     }
-    as_plan_assign(p->units, p->n_units, nranks, p->owner, p->load);
-    memcpy(p->run_owner, p->owner, n_units * sizeof *p->owner);
-    p->n_todo = n_units;
+    /* units finer than a layer: which parts of the last phase are finished, per splitting stage */
+    p->split = as_xcalloc(n_units * (size_t)cfg->n_stages + 1, 1);
+    p->from_parts = as_xcalloc(n_units * (size_t)cfg->n_stages + 1, 1);
+    p->part_done = as_xcalloc((size_t)p->n_models * (size_t)cfg->n_stages + 1, sizeof *p->part_done);
+    for (int i = 0; i < p->n_models; i++)
+        for (int s = 0; s < cfg->n_stages; s++) {
+            const struct as_plan_stage *ps = &p->models[i].st[s];
+            if (ps->active && !p->models[i].failed && ps->shape.n_phases > 0)
+                p->part_done[(size_t)i * (size_t)cfg->n_stages + (size_t)s] =
+                    as_xcalloc((size_t)ps->shape.n_layers * (size_t)ps->shape.parts[ps->shape.n_phases - 1] + 1, 1);
+        }
+    as_plan_reassign(p);
+    /* the first attempt's owner of each unit: its whole-layer task, else its first piece */
+    for (size_t u = 0; u < n_units; u++)
+        p->owner[u] = p->run_owner[u];
+    for (size_t k = p->n_tasks; k-- > 0;) {
+        const struct as_unit_desc *t = &p->tasks[k];
+        size_t u = p->models[t->model].first_unit + (size_t)t->layer;
+        if (t->stage >= 0 && p->run_owner[u] < 0)
+            p->owner[u] = p->task_owner[k];
+    }
     return 0;
 }
 
@@ -180,39 +207,6 @@ void as_plan_fail_model(struct as_plan *p, int model, const char *error)
     as_strlcpy(mr->error, error, sizeof mr->error);
     for (int64_t l = 0; p->stage_done && l < mr->n_layers; l++)
         memset(p->stage_done + (mr->first_unit + (size_t)l) * (size_t)p->cfg->n_stages, 1, (size_t)p->cfg->n_stages);
-}
-
-void as_plan_reassign(struct as_plan *p)
-{
-    int ns = p->cfg->n_stages;
-    size_t n = 0;
-    struct as_unit_desc *todo = as_xcalloc(p->n_units, sizeof *todo);
-    size_t *map = as_xcalloc(p->n_units, sizeof *map);
-    int *own = as_xcalloc(p->n_units, sizeof *own);
-    for (size_t u = 0; u < p->n_units; u++) {
-        p->run_owner[u] = -1;
-        const struct as_unit_desc *ud = &p->units[u];
-        const struct as_plan_model *mr = &p->models[ud->model];
-        struct as_unit_desc left = { ud->model, ud->layer, 0, 0 };
-        int any = 0;
-        for (int s = 0; s < ns; s++)
-            if (as_plan_stage_todo(p, u, s)) {
-                any = 1;
-                left.cost += mr->st[s].shape.unit_cost;
-                left.bytes += mr->st[s].shape.unit_bytes;
-            }
-        if (any) {
-            map[n] = u;
-            todo[n++] = left;
-        }
-    }
-    as_plan_assign(todo, n, p->nranks, own, NULL);
-    for (size_t k = 0; k < n; k++)
-        p->run_owner[map[k]] = own[k];
-    p->n_todo = n;
-    free(own);
-    free(map);
-    free(todo);
 }
 
 void as_plan_key_text(const struct as_plan *p, int model, int stage, struct as_strbuf *sb)

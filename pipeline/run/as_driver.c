@@ -29,6 +29,7 @@ static void run_release(struct as_run *r)
             as_exec_release(&rs->ex);
             free(rs->rows);
             free(rs->model_block);
+            free(rs->parts);
             as_results_stage_copy_release(rs->copy);
             free(rs->copy);
         }
@@ -79,16 +80,34 @@ static void replay_row(int model, int stage, void *arg)
            ps->row_size);
 }
 
-/* Journal replay: the rows of finished (model, stage, layer)s in place, found by key whatever the
- * models' order or names. */
+static void replay_part(int model, int stage, void *arg)
+{
+    const struct replay *rp = arg;
+    const struct as_stage_shape *sh = &rp->r->plan.models[model].st[stage].shape;
+    const struct as_stage_cfg *sc = &rp->r->cfg->stages[stage];
+    int last = sh->n_phases - 1;
+    int64_t p0;
+    memcpy(&p0, rp->rec->payload, 8);
+    size_t off = sc->ops->part_offset(sc->cfg, sh, last, p0);
+    memcpy(as_run_parts(rp->r, model, stage) + (size_t)rp->rec->index * sh->phase_bytes[last] + off,
+           rp->rec->payload + 16, rp->rec->len - 16);
+}
+
+/* Journal replay: the rows of finished (model, stage, layer)s in place, and the finished parts of
+ * split layers, found by key whatever the models' order or names. */
 static void replay_journal(struct as_run *r)
 {
     struct as_jrec rec;
     struct replay rp = { r, &rec };
     r->journal.pos = 0;
     while (as_journal_next(&r->journal, &rec))
-        if (rec.kind == AS_JREC_UNIT)
+        if (rec.kind == AS_JREC_UNIT) {
             as_plan_mark_done(&r->plan, rec.key, rec.index, rec.len, replay_row, &rp);
+        } else if (rec.kind == AS_JREC_PART && rec.len >= 16) {
+            int64_t p[2];
+            memcpy(p, rec.payload, 16);
+            as_plan_mark_parts(&r->plan, rec.key, rec.index, p[0], p[1], rec.len - 16, replay_part, &rp);
+        }
 }
 
 /* COLLECTIVE: every rank ends up with every row (rows of other ranks' units are zero here). */
@@ -106,6 +125,40 @@ static void gather_rows(struct as_run *r)
                 AS_MPI(MPI_Allreduce(MPI_IN_PLACE, rows + off, (int)c, MPI_BYTE, MPI_BOR, r->comm));
             }
         }
+}
+
+/* COLLECTIVE: the rows of layers made of parts (split in this attempt, or all parts finished
+ * earlier): every rank gets every part (bitwise OR of disjoint bytes), then combines them, in the
+ * same way as a whole layer. */
+static int combine_parts(struct as_run *r, struct as_error *err)
+{
+    int ns = r->cfg->n_stages;
+    for (int i = 0; i < r->plan.n_models; i++) {
+        const struct as_plan_model *mr = &r->plan.models[i];
+        for (int s = 0; s < ns; s++) {
+            const struct as_plan_stage *ps = &mr->st[s];
+            if (mr->failed || !ps->active || mr->reused[s] || ps->shape.n_phases < 1)
+                continue;
+            int any = 0;
+            for (int64_t l = 0; l < ps->shape.n_layers && !any; l++)
+                any = r->plan.from_parts[(mr->first_unit + (size_t)l) * (size_t)ns + (size_t)s];
+            if (!any)
+                continue;
+            struct as_run_stage *rs = as_run_stage_of(r, i, s);
+            size_t lb = ps->shape.phase_bytes[ps->shape.n_phases - 1], n = (size_t)ps->shape.n_layers * lb;
+            unsigned char *parts = as_run_parts(r, i, s);
+            for (size_t off = 0; off < n; off += (size_t)1 << 30) {
+                size_t c = n - off < ((size_t)1 << 30) ? n - off : ((size_t)1 << 30);
+                AS_MPI(MPI_Allreduce(MPI_IN_PLACE, parts + off, (int)c, MPI_BYTE, MPI_BOR, r->comm));
+            }
+            for (int64_t l = 0; l < ps->shape.n_layers; l++)
+                if (r->plan.from_parts[(mr->first_unit + (size_t)l) * (size_t)ns + (size_t)s] &&
+                    as_exec_combine(&rs->ex, l, parts + (size_t)l * lb, rs->rows + (size_t)l * ps->row_size, err))
+                    return as_error_prefix(err, "model '%s' stage %s layer %lld: ", mr->m->name,
+                                           r->cfg->stages[s].ops->name, (long long)l);
+        }
+    }
+    return 0;
 }
 
 /* Every stage's finalize, identically on every rank. */
@@ -271,7 +324,7 @@ int as_run_all(MPI_Comm comm, struct as_config *cfg, const struct as_run_opts *o
     if (as_prepass_all(&r, err) || as_units_all(&r, opts->progress, err))
         goto out;
     gather_rows(&r);
-    if (finalize_all(&r, err)) /* identical on every rank */
+    if (combine_parts(&r, err) || finalize_all(&r, err)) /* identical on every rank */
         goto out;
 
     as_strbuf_addf(&log, "attnstat %s (%s) summary: config %s, %d model%s, %zu units, %d rank%s, started %s\n",

@@ -12,7 +12,9 @@
  * u64 hash of header fields and payload } then the payload:
  *   kind 0 (header): a description of the run, for people (first record of every file)
  *   kind 1 (unit):   index = layer; the row of that (model, stage) for that layer
- *   kind 2 (prepass): index = round; u64 count, then (u64 index, u64 value) for non-zero counters */
+ *   kind 2 (prepass): index = round; u64 count, then (u64 index, u64 value) for non-zero counters
+ *   kind 3 (part):   index = layer; i64 part0, i64 part1, then the bytes of those last-phase parts
+ *                    of a layer split into units finer than it (as_stage.h) */
 #ifndef AS_PIPELINE_AS_JOURNAL_H
 #define AS_PIPELINE_AS_JOURNAL_H
 
@@ -23,7 +25,7 @@
 #include "as_error.h"
 #include "as_util.h"
 
-enum as_jkind { AS_JREC_HEADER = 0, AS_JREC_UNIT = 1, AS_JREC_PREPASS = 2, AS_JREC_KIND_COUNT };
+enum as_jkind { AS_JREC_HEADER = 0, AS_JREC_UNIT = 1, AS_JREC_PREPASS = 2, AS_JREC_PART = 3, AS_JREC_KIND_COUNT };
 
 struct as_jrec {
     enum as_jkind kind;

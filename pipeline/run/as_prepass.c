@@ -36,24 +36,50 @@ static int state_init(struct as_run *r, int i, int s, struct as_error *err)
     return 0;
 }
 
-/* This rank's share of one round; returns the failing layer (its lowest), or INT64_MAX. */
+/* One unit's share of a round: layer l, phase-0 parts [p0, p1) (the whole layer: [0, parts)). */
+static int prepass_unit(struct as_run *r, int i, int s, int round, int64_t l, int64_t p0, int64_t p1, uint64_t *acc,
+                        struct as_error *err)
+{
+    struct as_exec *ex = &as_run_stage_of(r, i, s)->ex;
+    struct as_unit u;
+    if (as_inputs_open(r, i, err))
+        return -1;
+    as_inputs_unit(&u, r, i, s, l);
+    if (p1 > p0) {
+        u.part0 = p0;
+        u.part1 = p1;
+    }
+    if (as_exec_prepass_unit(ex, round, &u, acc, err))
+        return -1;
+    return as_inputs_check(r, i, err);
+}
+
+/* This rank's share of one round: the layers (or, of a split layer, the phase-0 pieces) whose
+ * task it has, so that the prepass and the run of a layer share a rank; returns the failing layer
+ * (its lowest), or INT64_MAX. */
 static int64_t round_local(struct as_run *r, int i, int s, int round, uint64_t *acc, struct as_error *err)
 {
     int64_t failed_at = INT64_MAX;
-    const struct as_plan_model *mr = &r->plan.models[i];
-    struct as_exec *ex = &as_run_stage_of(r, i, s)->ex;
+    const struct as_plan *p = &r->plan;
+    const struct as_plan_model *mr = &p->models[i];
     double t0 = as_now();
     for (int64_t l = 0; l < mr->st[s].shape.n_layers && !err->status; l++) {
-        if (r->plan.owner[mr->first_unit + (size_t)l] != r->rank)
-            continue;
+        size_t u = mr->first_unit + (size_t)l;
         if (as_stop_requested) {
             as_error_set(err, AS_ERR_STOPPED, "stopped by a signal during the prepass of model '%s'", mr->m->name);
             break;
         }
-        struct as_unit u;
-        if (as_inputs_open(r, i, err) || (as_inputs_unit(&u, r, i, s, l),
-                                          as_exec_prepass_unit(ex, round, &u, acc, err)) ||
-            as_inputs_check(r, i, err)) {
+        int rc = 0;
+        if (p->split[u * (size_t)r->cfg->n_stages + (size_t)s]) {
+            for (size_t k = p->unit_task[u]; k < p->unit_task[u + 1] && !rc; k++) {
+                const struct as_unit_desc *t = &p->tasks[k];
+                if (t->stage == s && t->phase == 0 && p->task_owner[k] == r->rank)
+                    rc = prepass_unit(r, i, s, round, l, t->part0, t->part1, acc, err);
+            }
+        } else if ((p->run_owner[u] >= 0 ? p->run_owner[u] : p->owner[u]) == r->rank) {
+            rc = prepass_unit(r, i, s, round, l, 0, 0, acc, err);
+        }
+        if (rc) {
             as_error_prefix(err, "rank %d unit %s/L%lld: ", r->rank, mr->m->name, (long long)l);
             failed_at = l;
         }

@@ -28,6 +28,9 @@ struct as_run_stage {
     unsigned char *model_block;    /* (model_size,), owned; filled by finalize */
     struct as_results_stage_copy *copy; /* owned: reused whole from the earlier results file
                                     * (attributes, summary lines), or NULL */
+    /* units finer than a layer */
+    unsigned char *parts;          /* (n_layers, last phase_bytes) or NULL: last-phase parts, owned */
+    unsigned char **phase0;        /* (n_layers,) or NULL: phase-0 buffers of two-phase split layers */
 };
 
 /* The input tensors open on this rank: the models used last (least recently used closed first),
@@ -106,6 +109,9 @@ int as_prepass_all(struct as_run *r, struct as_error *err);
  * progress to rank 0 (printed there when enabled); one failing rank or a stop signal stops
  * every rank after its unit in flight. */
 int as_units_all(struct as_run *r, int progress, struct as_error *err);
+
+/* The last-phase parts buffer of (model, stage), allocated (zeroed) on first use. */
+unsigned char *as_run_parts(struct as_run *r, int model, int s);
 
 /* as_reuse.c: COLLECTIVE. With --resume, the (model, stage)s whose key a stage group of the
  * results file already at OUTPUT has are taken from it whole (rows, model block, attributes,

@@ -7,17 +7,26 @@
 #include "as_dtype.h"
 #include "as_run_internal.h"
 
-/* Units and input bytes of rank q in the plan. */
+/* Tasks (whole layers and pieces of split layers) and input bytes of rank q in the plan. */
 static size_t rank_share(const struct as_plan *p, int q, double *bytes)
 {
-    size_t units = 0;
+    size_t tasks = 0;
     *bytes = 0;
-    for (size_t u = 0; u < p->n_units; u++)
-        if (p->owner[u] == q) {
-            *bytes += (double)p->units[u].bytes;
-            units++;
+    for (size_t k = 0; k < p->n_tasks; k++)
+        if (p->task_owner[k] == q) {
+            *bytes += (double)p->tasks[k].bytes;
+            tasks++;
         }
-    return units;
+    return tasks;
+}
+
+/* Pieces of split layers among the tasks. */
+static size_t n_pieces(const struct as_plan *p)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < p->n_tasks; k++)
+        n += p->tasks[k].stage >= 0;
+    return n;
 }
 
 static void print_plan(const struct as_config *cfg, const struct as_plan *p, int nranks, FILE *out)
@@ -54,14 +63,16 @@ static void print_plan(const struct as_config *cfg, const struct as_plan *p, int
         fprintf(out, "\nskipped sweep combinations (missing: skip):\n%s", as_strbuf_str(&cfg->skipped));
     char tb[32];
     as_summary_fmt_bytes(tb, sizeof tb, total_bytes);
-    fprintf(out, "\n%zu units, %s to read; plan for %d rank%s (load balance %.3f):\n", p->n_units, tb, nranks,
-            nranks == 1 ? "" : "s", as_plan_balance(p->load, nranks));
+    size_t pieces = n_pieces(p);
+    fprintf(out, "\n%zu units, %s to read; plan for %d rank%s: %zu tasks (%zu whole layers, %zu pieces of split layers%s), "
+            "load balance %.3f:\n", p->n_units, tb, nranks, nranks == 1 ? "" : "s", p->n_tasks, p->n_tasks - pieces,
+            pieces, p->n_phases == 2 ? ", two phases" : "", p->balance);
     for (int q = 0; q < nranks; q++) {
         double bytes;
         size_t units = rank_share(p, q, &bytes);
         char b[32];
         as_summary_fmt_bytes(b, sizeof b, bytes);
-        fprintf(out, "  rank %d: %zu units, %s, cost %.3g\n", q, units, b, p->load[q]);
+        fprintf(out, "  rank %d: %zu tasks, %s, cost %.3g\n", q, units, b, p->load[q]);
     }
 }
 
@@ -151,8 +162,8 @@ static void print_json(const struct as_config *cfg, const struct as_plan *p, int
         first = 0;
         sk += n + (e != NULL);
     }
-    fprintf(out, "],\n  \"units\": %zu, \"bytes\": %.0f, \"ranks\": %d, \"load_balance\": %.6f,\n  \"plan\": [",
-            p->n_units, total_bytes, nranks, as_plan_balance(p->load, nranks));
+    fprintf(out, "],\n  \"units\": %zu, \"tasks\": %zu, \"pieces\": %zu, \"bytes\": %.0f, \"ranks\": %d, "
+            "\"load_balance\": %.6f,\n  \"plan\": [", p->n_units, p->n_tasks, n_pieces(p), total_bytes, nranks, p->balance);
     for (int q = 0; q < nranks; q++) {
         double bytes;
         size_t units = rank_share(p, q, &bytes);

@@ -501,6 +501,8 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
     }
     for (int64_t h = u->part0; h < u->part1 && !rc; h++) {
         uint64_t base = (uint64_t)u->layer * s->layer_elems + (uint64_t)h * tt;
+        while (s->sample && sp < se && *sp < base) /* samples of heads before the unit's first */
+            sp++;
         if (s->sample && (sp == se || *sp >= base + tt))
             continue;
         double t0 = as_now();

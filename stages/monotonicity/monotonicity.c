@@ -201,7 +201,7 @@ static void mono_slopes_fill(const struct mono_cfg *c, int64_t H, double *out)
  * Phase 1: parts = blocks of columns k; part p counts the violations of its columns into one
  * record per column (struct as_mono_col), combined in column order. `method: ref` (and auto at
  * small T) counts all columns at once: one part, its record the layer's statistics. */
-#define MONO_MAX_PARTS 64
+#define MONO_MAX_PARTS 128
 
 static int mono_use_ref(const struct mono_cfg *c, int64_t T)
 {

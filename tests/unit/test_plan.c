@@ -15,9 +15,9 @@ static void test_plan__every_unit_once_and_balanced(void)
     struct as_unit_desc u[100];
     size_t n = 0;
     for (int l = 0; l < 30; l++)
-        u[n++] = (struct as_unit_desc){ 0, l, 32.0 * 65536, 32 * 65536 * 4 };
+        u[n++] = (struct as_unit_desc){ .model = 0, .layer = l, .cost = 32.0 * 65536, .bytes = 32 * 65536 * 4, .stage = -1 };
     for (int l = 0; l < 70; l++)
-        u[n++] = (struct as_unit_desc){ 1, l, 112.0 * 65536, 112 * 65536 * 4 };
+        u[n++] = (struct as_unit_desc){ .model = 1, .layer = l, .cost = 112.0 * 65536, .bytes = 112 * 65536 * 4, .stage = -1 };
     int ranks[] = { 1, 2, 3, 7 };
     for (int k = 0; k < 4; k++) {
         int nr = ranks[k], owner[100], owner2[100];
@@ -39,7 +39,8 @@ static void test_plan__every_unit_once_and_balanced(void)
 
 static void test_plan__more_ranks_than_units(void)
 {
-    struct as_unit_desc u[2] = { { 0, 0, 1, 1 }, { 0, 1, 1, 1 } };
+    struct as_unit_desc u[2] = { { .model = 0, .layer = 0, .cost = 1, .bytes = 1, .stage = -1 },
+                                 { .model = 0, .layer = 1, .cost = 1, .bytes = 1, .stage = -1 } };
     int owner[2];
     double load[7];
     as_plan_assign(u, 2, 7, owner, load);
@@ -50,7 +51,9 @@ static void test_plan__more_ranks_than_units(void)
 
 static void test_plan__ties_by_model_then_layer(void)
 {
-    struct as_unit_desc u[4] = { { 1, 0, 5, 0 }, { 0, 1, 5, 0 }, { 0, 0, 5, 0 }, { 1, 1, 5, 0 } };
+    #define U(m, l) { .model = m, .layer = l, .cost = 5, .stage = -1 }
+    struct as_unit_desc u[4] = { U(1, 0), U(0, 1), U(0, 0), U(1, 1) };
+#undef U
     int owner[4];
     as_plan_assign(u, 4, 2, owner, NULL);
     /* order (0,0) (0,1) (1,0) (1,1) -> ranks 0 1 0 1 */
