@@ -596,7 +596,10 @@ static uint64_t hs_window_count(const struct hs_state *s, const float *v, size_t
 /* GATHER: acc[k] = the key + 1 of the k-th sampled element (HS_GATHER_NONFINITE for NaN/Inf) for
  * the elements of this unit; the other units leave 0, so the sum over ranks is the gather. */
 #define HS_GATHER_NONFINITE UINT64_MAX  /* above every finite key + 1 */
-#define HS_GATHER_GAP_BYTES 64          /* samples this close in a row are read as one run */
+#define HS_GATHER_GAP_BYTES 512         /* samples this close in a row are read as one run: fewer
+                                         * reads for a few more bytes (1M samples of 128M float32
+                                         * from the page cache, np=2: 0.23x of the input read
+                                         * instead of 0.013x at 64 bytes, and 0.3 s less) */
 
 static int hs_non_finite_error(const struct hs_cfg *c, const struct as_unit *u, int64_t h, uint64_t nf,
                                struct as_error *err)
