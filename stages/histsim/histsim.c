@@ -3,8 +3,13 @@
  * Prepass (collective, integer counters only, so exact and rank-count independent): the 0.5% and
  * 99.5% quantiles of all the model's values by radix selection over order-preserving keys, 16
  * bits per round (2 rounds for float32, 4 for float64). Round 0 also counts the values and the
- * non-finite ones. `quantile: sampled` does the same over a deterministic random subset of
- * `samples` element indices (Floyd's algorithm from `seed`), the notebook's method. */
+ * non-finite ones. `quantile: sampled` takes the order statistics of a deterministic random subset
+ * of `samples` element indices (Floyd's algorithm from `seed`), the notebook's method, gathered in
+ * one round that reads only the sampled elements.
+ *
+ * Reads: the full pass of the prepass keeps each head's diagonal and strict lower triangle (all
+ * run() needs) in memory within cache_mb, else in a per-rank spill file on node-local disk (option
+ * `spill`), else run() reads the triangles again (only them, not the upper half). */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,6 +18,7 @@
 
 #include "as_stage.h"
 #include "histsim.h"
+#include "histsim_spill.h"
 
 enum hs_quantile { HS_EXACT, HS_SAMPLED };
 enum hs_nonfinite { HS_NF_ERROR, HS_NF_SKIP };
@@ -26,6 +32,7 @@ struct hs_cfg {
     double q[2];                   /* lower and upper quantile */
     char input[64];
     int64_t cache_mb;              /* per-rank budget for layers kept from the prepass to run() */
+    char spill[1024];              /* "auto", "off" or a directory for the spill file */
 };
 
 #define HS_DIGIT_BITS 16
@@ -81,6 +88,7 @@ static const struct as_stage_option hs_options[] = {
     { .key = "input", .type = AS_OPT_STR, .offset = offsetof(struct hs_cfg, input) },
     { .key = "cache_mb", .type = AS_OPT_I64, .offset = offsetof(struct hs_cfg, cache_mb), .parse = 1,
       .i64_default = 160, .lo = 0, .hi = INT64_C(1) << 20 },
+    { .key = "spill", .type = AS_OPT_STR, .offset = offsetof(struct hs_cfg, spill) },
     { .key = NULL },
 };
 
@@ -89,7 +97,7 @@ static int hs_configure(void **out, const struct as_ynode *n, struct as_error *e
     static const char *const deprecated[] = { "bins", NULL };
     struct hs_cfg *c = as_xcalloc(1, sizeof *c);
     int64_t edges;
-    const char *input;
+    const char *input, *spill;
     c->q[0] = 0.005;
     c->q[1] = 0.995;
     if (as_stage_options_parse(hs_options, n, WHAT, deprecated, c, err))
@@ -100,7 +108,8 @@ static int hs_configure(void **out, const struct as_ynode *n, struct as_error *e
         goto fail;
     }
     if (as_ynode_get_int(n, WHAT, bn ? "bins" : "edges", 200, 3, AS_HS_MAX_EDGES, &edges, err) ||
-        as_ynode_get_str(n, WHAT, "input", "qk_mean", &input, err))
+        as_ynode_get_str(n, WHAT, "input", "qk_mean", &input, err) ||
+        as_ynode_get_str(n, WHAT, "spill", "auto", &spill, err))
         goto fail;
     if (bn)
         as_stage_warn(bn, WHAT ".bins is deprecated: it counts bin edges; write edges: %lld (%lld bins)",
@@ -111,6 +120,12 @@ static int hs_configure(void **out, const struct as_ynode *n, struct as_error *e
         goto fail;
     }
     memcpy(c->input, input, strlen(input) + 1);
+    if (strlen(spill) >= sizeof c->spill || !spill[0]) {
+        as_ynode_error(as_ynode_get(n, "spill"), err, WHAT ".spill: expected auto, off or a directory, found '%s'",
+                       spill);
+        goto fail;
+    }
+    memcpy(c->spill, spill, strlen(spill) + 1);
     const struct as_ynode *qs = as_ynode_get(n, "quantiles");
     if (qs) {
         if (qs->kind != AS_YNODE_SEQ || qs->n != 2 || as_ynode_to_double(qs->items[0], "stages.histsim.quantiles",
@@ -206,19 +221,23 @@ static size_t hs_state_size(const void *cfg, const struct as_stage_shape *sh) { 
  *             on every rank after the sum; it brackets each quantile with a window of key buckets
  *   1 WINDOW  one full pass: per quantile, the count of values below its window and an exact
  *             histogram of the keys inside it (dense, one counter per key), plus totals; each
- *             head's diagonal and lower triangle are kept in a per-rank cache for run()
+ *             head's diagonal and lower triangle are kept for run() (memory, else spill file)
  *   2, 3      RADIX, only when a quantile fell outside its window (never seen in practice)
- * float64 and `quantile: sampled` use RADIX from round 0 (4 rounds for float64). */
+ * float64 uses RADIX from round 0 (4 rounds; the last one keeps the triangles for run()).
+ * `quantile: sampled` has one round, GATHER: one counter per sampled element (its key + 1). */
 
 #define HS_SAMPLE_STRIDE 16
 #define HS_MAX_WINDOW 32           /* buckets of 2^16 keys per window (2M counters) */
 
-enum hs_phase { HS_PH_SAMPLE, HS_PH_WINDOW, HS_PH_RADIX };
+enum hs_phase { HS_PH_SAMPLE, HS_PH_WINDOW, HS_PH_RADIX, HS_PH_GATHER };
 
 static int hs_windowed(const struct hs_state *s) { return !s->f64 && !s->sample; }
 
 static enum hs_phase hs_phase_of(const struct hs_state *s, int round, int *radix_round)
 {
+    *radix_round = 0;
+    if (s->sample)
+        return HS_PH_GATHER;
     if (!hs_windowed(s)) {
         *radix_round = round;
         return HS_PH_RADIX;
@@ -241,6 +260,8 @@ static size_t hs_prepass_count(const void *cfg, const void *state, int round)
         return HS_DIGITS;
     case HS_PH_WINDOW:
         return 4 + hs_window_size(s, 0) + hs_window_size(s, 1);
+    case HS_PH_GATHER:
+        return (size_t)s->n_sample;
     default: /* radix round 0: one histogram + [n, nonfinite]; later: one histogram per target */
         return rr == 0 ? HS_DIGITS + 2 : (size_t)HS_TARGETS * HS_DIGITS;
     }
@@ -316,6 +337,14 @@ static int hs_make_sample(struct hs_state *s, const struct hs_cfg *c, uint64_t n
     return 0;
 }
 
+/* The heads a unit covers: [*h0, *h1). Every per-head loop and every kept entry works on this
+ * range. */
+static void hs_heads(const struct as_unit *u, int64_t *h0, int64_t *h1)
+{
+    *h0 = u->part0;
+    *h1 = u->part1;
+}
+
 static int hs_read_head(const struct as_unit *u, int f64, int64_t h, void *buf, struct as_error *err)
 {
     int64_t T = u->shape->seq_len;
@@ -323,9 +352,8 @@ static int hs_read_head(const struct as_unit *u, int f64, int64_t h, void *buf, 
     return as_tensor_file_read(u->in[0], start, count, f64 ? AS_DTYPE_F64 : AS_DTYPE_F32, buf, err);
 }
 
-/* ---- the per-rank cache of diagonal + lower triangles, each head packed as its T diagonal
- * values, then the strict lower triangle row by row (row i: j = 0..i-1): two contiguous runs
- * for the histogram kernel */
+/* ---- what run() reads of a head: its T diagonal values, then the strict lower triangle row by
+ * row (row i: j = 0..i-1), packed: two contiguous runs for the histogram kernel */
 
 /* dst (T(T+1)/2) = the packed head of src (T, T), elements of esz bytes. */
 static void hs_pack(void *dst, const void *src, int64_t T, size_t esz)
@@ -339,19 +367,58 @@ static void hs_pack(void *dst, const void *src, int64_t T, size_t esz)
     }
 }
 
-struct hs_cache_layer {
-    int64_t layer, h0;             /* the unit's layer and first head */
-    float *tri;                    /* (heads of the unit, T(T+1)/2), each head packed by hs_pack; as_big_alloc */
+/* Rows per read of hs_read_tri: a block of rows [i0, i1) is read over columns [0, i1), so about
+ * 1/64 of a head more than the triangle is read, never the upper rest. */
+static int64_t hs_tri_rows(int64_t T) { return (T + 31) / 32; }
+
+/* packed (T(T+1)/2, hs_pack's layout) = the diagonal and strict lower triangle of head h, read
+ * in blocks of rows; buf holds hs_tri_rows(T) * T elements. */
+static int hs_read_tri(const struct as_unit *u, int f64, int64_t h, void *buf, void *packed, struct as_error *err)
+{
+    int64_t T = u->shape->seq_len, B = hs_tri_rows(T);
+    size_t esz = f64 ? 8 : 4;
+    char *d = packed, *l = d + (size_t)T * esz;
+    for (int64_t i0 = 0; i0 < T; i0 += B) {
+        int64_t i1 = i0 + B < T ? i0 + B : T;
+        int64_t start[4] = { u->layer, h, i0, 0 }, count[4] = { 1, 1, i1 - i0, i1 };
+        if (as_tensor_file_read(u->in[0], start, count, f64 ? AS_DTYPE_F64 : AS_DTYPE_F32, buf, err))
+            return -1;
+        for (int64_t i = i0; i < i1; i++) {
+            const char *row = (const char *)buf + (size_t)((i - i0) * i1) * esz;
+            memcpy(d + (size_t)i * esz, row + (size_t)i * esz, esz);
+            memcpy(l, row, (size_t)i * esz);
+            l += (size_t)i * esz;
+        }
+    }
+    return 0;
+}
+
+/* ---- head ranges kept from the prepass's full pass for run(), keyed by (layer, first head):
+ * in memory (cache_mb), else in the spill file, else nothing (run() reads the input again) */
+
+struct hs_kept {
+    int64_t layer, head0, n_heads;
+    void *tri;                     /* in memory: (n_heads, T(T+1)/2) packed heads; as_big_alloc; or NULL */
+    int64_t spill_off;             /* spilled: offset of the same bytes in the spill file; or -1 */
     size_t bytes;
-    struct hs_cache_layer *next;
+    struct hs_kept *next;
 };
 
-static size_t hs_cache_used;       /* bytes cached in this process (one rank), all models */
+/* What a unit's scratch slot holds (one per model and rank). */
+struct hs_scratch {
+    struct hs_kept *kept;
+    struct as_hs_spill *spill;     /* open while a head range is spilled */
+    int64_t n_spilled;             /* head ranges in the spill file */
+    int spill_broken;              /* the spill file could not be created: no further tries */
+};
 
-/* The cache saves the second read of a layer; when reads come from memory (the page cache)
- * that read costs less than filling new memory with the copy. So once the full-pass reads of
- * this process have moved HS_CACHE_PROBE bytes at HS_CACHE_FAST_READ bytes/s or more, no
- * further layer is cached. Only the speed depends on it, never a result. */
+static size_t hs_cache_used;       /* bytes kept in memory in this process (one rank), all models */
+
+/* The memory cache saves the second read of a layer; when reads come from memory (the page
+ * cache) that read costs less than filling new memory with the copy. So once the full-pass reads
+ * of this process have moved HS_CACHE_PROBE bytes at HS_CACHE_FAST_READ bytes/s or more, no
+ * further layer is kept in memory. The spill ignores this: it exists for slow shared file
+ * systems, where a local disk beats a second read. Only the speed depends on it, never a result. */
 #define HS_CACHE_PROBE ((double)(8 << 20))
 #define HS_CACHE_FAST_READ 4e9
 static double hs_read_bytes, hs_read_seconds;
@@ -361,57 +428,142 @@ static int hs_reads_fast(void)
     return hs_read_bytes >= HS_CACHE_PROBE && hs_read_bytes >= HS_CACHE_FAST_READ * hs_read_seconds;
 }
 
-static void hs_scratch_release(const void *cfg, void *scratch)
+static struct as_hs_keep_stats hs_keep_totals;
+
+void as_hs_keep_stats(struct as_hs_keep_stats *out)
 {
-    struct hs_cache_layer *c = scratch;
-    while (c) {
-        struct hs_cache_layer *n = c->next;
-        as_big_free(c->tri, c->bytes);
-        free(c);
-        c = n;
-    }
+    *out = hs_keep_totals;
 }
 
-static struct hs_cache_layer *hs_cache_find(struct as_unit *u, int take)
+void as_hs_keep_stats_reset(void)
 {
-    if (!u->scratch)
+    memset(&hs_keep_totals, 0, sizeof hs_keep_totals);
+    hs_read_bytes = hs_read_seconds = 0;
+}
+
+/* The spill directory of the `spill` option, or NULL: `auto` is $TMPDIR when set. */
+static const char *hs_spill_dir(const struct hs_cfg *c)
+{
+    if (!strcmp(c->spill, "off"))
         return NULL;
-    for (struct hs_cache_layer **pp = (struct hs_cache_layer **)u->scratch; *pp; pp = &(*pp)->next)
-        if ((*pp)->layer == u->layer && (*pp)->h0 == u->part0) {
-            struct hs_cache_layer *c = *pp;
+    if (strcmp(c->spill, "auto"))
+        return c->spill;
+    const char *t = getenv("TMPDIR");
+    return t && t[0] ? t : NULL;
+}
+
+static void hs_kept_free(struct hs_scratch *x, struct hs_kept *e)
+{
+    if (e->tri) {
+        hs_cache_used -= e->bytes;
+        as_big_free(e->tri, e->bytes);
+    }
+    if (e->spill_off >= 0) {
+        as_hs_spill_unreserve(x->spill, e->spill_off, e->bytes);
+        if (--x->n_spilled == 0) { /* nothing left in it: give the disk space back */
+            as_hs_spill_close(x->spill);
+            x->spill = NULL;
+        }
+    }
+    free(e);
+}
+
+static void hs_scratch_release(const void *cfg, void *scratch)
+{
+    struct hs_scratch *x = scratch;
+    if (!x)
+        return;
+    while (x->kept) {
+        struct hs_kept *n = x->kept->next;
+        hs_kept_free(x, x->kept);
+        x->kept = n;
+    }
+    as_hs_spill_close(x->spill);
+    free(x);
+}
+
+/* The entry of (u->layer, head0), taken out of the list when take. */
+static struct hs_kept *hs_kept_find(struct as_unit *u, int64_t head0, int take)
+{
+    struct hs_scratch *x = u->scratch ? *u->scratch : NULL;
+    if (!x)
+        return NULL;
+    for (struct hs_kept **pp = &x->kept; *pp; pp = &(*pp)->next)
+        if ((*pp)->layer == u->layer && (*pp)->head0 == head0) {
+            struct hs_kept *e = *pp;
             if (take)
-                *pp = c->next;
-            return c;
+                *pp = e->next;
+            return e;
         }
     return NULL;
 }
 
-/* Start caching layer u->layer if the budget allows; NULL otherwise. */
-static struct hs_cache_layer *hs_cache_start(const struct hs_cfg *c, struct as_unit *u)
+/* Start keeping heads [h0, h1) of layer u->layer: in memory if cache_mb allows, else in the
+ * spill file if there is one with room; NULL otherwise (and when they are kept already). */
+static struct hs_kept *hs_keep_start(const struct hs_cfg *c, int f64, struct as_unit *u, int64_t h0, int64_t h1)
 {
-    int64_t H = u->part1 - u->part0, T = u->shape->seq_len;
-    size_t bytes = (size_t)H * (size_t)(T * (T + 1) / 2) * sizeof(float);
-    if (!u->scratch || hs_cache_find(u, 0) || hs_cache_used + bytes > (size_t)c->cache_mb << 20 || hs_reads_fast())
+    int64_t T = u->shape->seq_len;
+    size_t bytes = (size_t)(h1 - h0) * (size_t)(T * (T + 1) / 2) * (f64 ? 8 : 4);
+    if (!u->scratch || hs_kept_find(u, h0, 0))
         return NULL;
-    float *tri = as_big_alloc(bytes); /* optional: the layer cache; NULL falls back to reading it again */
-    if (!tri)
-        return NULL;
-    struct hs_cache_layer *e = as_xcalloc(1, sizeof *e);
-    e->tri = tri;
-    e->bytes = bytes;
+    if (!*u->scratch)
+        *u->scratch = as_xcalloc(1, sizeof(struct hs_scratch));
+    struct hs_scratch *x = *u->scratch;
+    void *tri = NULL;
+    int64_t off = -1;
+    if (hs_cache_used + bytes <= (size_t)c->cache_mb << 20 && !hs_reads_fast())
+        tri = as_big_alloc(bytes); /* optional: NULL falls back to the spill or a second read */
+    if (!tri) {
+        const char *dir = hs_spill_dir(c);
+        if (!dir || x->spill_broken)
+            return NULL;
+        if (!x->spill && !(x->spill = as_hs_spill_open(dir))) {
+            x->spill_broken = 1;
+            return NULL;
+        }
+        if ((off = as_hs_spill_reserve(x->spill, bytes)) < 0) {
+            if (x->n_spilled == 0) {
+                as_hs_spill_close(x->spill);
+                x->spill = NULL;
+            }
+            return NULL;
+        }
+        x->n_spilled++;
+        hs_keep_totals.spilled++;
+    } else {
+        hs_cache_used += bytes;
+        hs_keep_totals.memory++;
+    }
+    struct hs_kept *e = as_xcalloc(1, sizeof *e);
     e->layer = u->layer;
-    e->h0 = u->part0;
-    e->next = *u->scratch;
-    *u->scratch = e;
-    hs_cache_used += bytes;
+    e->head0 = h0;
+    e->n_heads = h1 - h0;
+    e->tri = tri;
+    e->spill_off = off;
+    e->bytes = bytes;
+    e->next = x->kept;
+    x->kept = e;
     return e;
 }
 
-static void hs_cache_drop(struct hs_cache_layer *e)
+/* Keep head h (packed in `packed`, or packed here from the full head `full`). A spill write that
+ * fails drops the entry: run() then reads the input again. Returns e, or NULL once dropped. */
+static struct hs_kept *hs_keep_head(struct as_unit *u, struct hs_kept *e, int64_t h, const void *full, void *packed,
+                                    size_t esz)
 {
-    hs_cache_used -= e->bytes;
-    as_big_free(e->tri, e->bytes);
-    free(e);
+    int64_t T = u->shape->seq_len;
+    size_t hb = (size_t)(T * (T + 1) / 2) * esz;
+    if (e->tri) {
+        hs_pack((char *)e->tri + (size_t)(h - e->head0) * hb, full, T, esz);
+        return e;
+    }
+    hs_pack(packed, full, T, esz);
+    struct hs_scratch *x = *u->scratch;
+    if (!as_hs_spill_write(x->spill, packed, hb, e->spill_off + (int64_t)((size_t)(h - e->head0) * hb)))
+        return e;
+    hs_keep_totals.spill_dropped++;
+    hs_kept_free(x, hs_kept_find(u, e->head0, 1));
+    return NULL;
 }
 
 /* ---- the counting kernels of each phase */
@@ -452,22 +604,85 @@ static uint64_t hs_window_count(const struct hs_state *s, const float *v, size_t
     return w.nonfinite;
 }
 
+/* GATHER: acc[k] = the key + 1 of the k-th sampled element (HS_GATHER_NONFINITE for NaN/Inf) for
+ * the elements of this unit; the other units leave 0, so the sum over ranks is the gather. */
+#define HS_GATHER_NONFINITE UINT64_MAX  /* above every finite key + 1 */
+#define HS_GATHER_GAP_BYTES 512         /* samples this close in a row are read as one run: fewer
+                                         * reads for a few more bytes (1M samples of 128M float32
+                                         * from the page cache, np=2: 0.23x of the input read
+                                         * instead of 0.013x at 64 bytes, and 0.3 s less) */
+
+static int hs_non_finite_error(const struct hs_cfg *c, const struct as_unit *u, int64_t h, uint64_t nf,
+                               struct as_error *err)
+{
+    return as_error_set(err, AS_ERR_INPUT, "model '%s' layer %lld head %lld: %llu non-finite values in '%s' "
+                        "(set stages.histsim.non_finite: skip to leave them out)", u->model, (long long)u->layer,
+                        (long long)h, (unsigned long long)nf, c->input);
+}
+
+static int hs_gather(const struct hs_cfg *c, const struct hs_state *s, struct as_unit *u, uint64_t *acc,
+                     struct as_error *err)
+{
+    int64_t T = u->shape->seq_len, h0, h1;
+    hs_heads(u, &h0, &h1);
+    uint64_t tt = (uint64_t)(T * T), lbase = (uint64_t)u->layer * s->layer_elems;
+    size_t esz = s->f64 ? 8 : 4;
+    int64_t gap = HS_GATHER_GAP_BYTES / (int64_t)esz;
+    const uint64_t *sp = s->sample, *end = s->sample + s->n_sample;
+    while (sp < end && *sp < lbase + (uint64_t)h0 * tt)
+        sp++;
+    void *buf = as_xmalloc((size_t)T * esz);
+    int rc = 0;
+    for (int64_t h = h0; h < h1 && !rc; h++) {
+        uint64_t base = lbase + (uint64_t)h * tt, head_nf = 0;
+        while (sp < end && *sp < base + tt && !rc) {
+            /* one run: the samples of one row no more than `gap` columns apart */
+            uint64_t row0 = *sp - (*sp - base) % (uint64_t)T;
+            int64_t i = (int64_t)((row0 - base) / (uint64_t)T), j0 = (int64_t)(*sp - row0), j1 = j0;
+            const uint64_t *q = sp + 1;
+            while (q < end && *q < row0 + (uint64_t)T && (int64_t)(*q - row0) - j1 <= gap)
+                j1 = (int64_t)(*q++ - row0);
+            int64_t start[4] = { u->layer, h, i, j0 }, count[4] = { 1, 1, 1, j1 - j0 + 1 };
+            if ((rc = as_tensor_file_read(u->in[0], start, count, s->f64 ? AS_DTYPE_F64 : AS_DTYPE_F32, buf, err)))
+                break;
+            for (; sp < q; sp++) {
+                size_t k = (size_t)(*sp - row0) - (size_t)j0;
+                double v = s->f64 ? ((const double *)buf)[k] : ((const float *)buf)[k];
+                uint64_t *slot = acc + (sp - s->sample);
+                if (!isfinite(v)) {
+                    head_nf++;
+                    *slot = HS_GATHER_NONFINITE;
+                } else {
+                    *slot = (s->f64 ? as_hs_key64(v) : as_hs_key32((float)v)) + 1;
+                }
+            }
+        }
+        if (!rc && head_nf && c->non_finite == HS_NF_ERROR)
+            rc = hs_non_finite_error(c, u, h, head_nf, err);
+    }
+    free(buf);
+    return rc;
+}
+
 static int hs_prepass(const void *cfg, const void *state, int round, struct as_unit *u, uint64_t *acc,
                       struct as_error *err)
 {
     const struct hs_cfg *c = cfg;
     const struct hs_state *s = state;
-    int64_t T = u->shape->seq_len;
+    int64_t T = u->shape->seq_len, h0, h1;
     int rr;
     enum hs_phase ph = hs_phase_of(s, round, &rr);
     size_t tt = (size_t)(T * T), esz = s->f64 ? 8 : 4;
     int rc = 0;
+    hs_heads(u, &h0, &h1);
+    if (ph == HS_PH_GATHER)
+        return hs_gather(c, s, u, acc, err);
     if (ph == HS_PH_SAMPLE) {
         /* about one row in HS_SAMPLE_STRIDE of every head, chosen by a hash of (layer, head, row):
          * the same rows in every head would miss positions systematically (and with a position
          * bias, the tails live at the rows a stride skips) */
         float *row = as_xcalloc((size_t)T, sizeof *row);
-        for (int64_t h = u->part0; h < u->part1 && !rc; h++)
+        for (int64_t h = h0; h < h1 && !rc; h++)
             for (int64_t i = 0; i < T && !rc; i++) {
                 uint64_t hk = as_mix64(((uint64_t)u->layer << 40) ^ ((uint64_t)h << 20) ^ (uint64_t)i ^ 0x5eedull);
                 if (hk % HS_SAMPLE_STRIDE)
@@ -485,47 +700,25 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
         free(row);
         return rc;
     }
-    void *buf = as_xmalloc(tt * esz);
-    struct hs_cache_layer *cache = ph == HS_PH_WINDOW ? hs_cache_start(c, u) : NULL;
+    void *buf = as_xmalloc(tt * esz), *packed = NULL;
+    /* the full pass that keeps the triangles for run(): the window pass, else the last radix round */
+    int keep_round = ph == HS_PH_WINDOW || (ph == HS_PH_RADIX && rr == s->key_bits / HS_DIGIT_BITS - 1);
+    struct hs_kept *kept = keep_round ? hs_keep_start(c, s->f64, u, h0, h1) : NULL;
+    if (kept && !kept->tri)
+        packed = as_xmalloc((size_t)(T * (T + 1) / 2) * esz);
     struct hs_acc_ctx x = { s, rr, acc };
     uint64_t n = 0, nonfinite = 0;
-    const uint64_t *sp = NULL, *se = NULL;
-    if (s->sample) {
-        uint64_t lo = (uint64_t)u->layer * s->layer_elems, hi = lo + s->layer_elems;
-        sp = s->sample;
-        while (sp < s->sample + s->n_sample && *sp < lo)
-            sp++;
-        se = sp;
-        while (se < s->sample + s->n_sample && *se < hi)
-            se++;
-    }
-    for (int64_t h = u->part0; h < u->part1 && !rc; h++) {
-        uint64_t base = (uint64_t)u->layer * s->layer_elems + (uint64_t)h * tt;
-        while (s->sample && sp < se && *sp < base) /* samples of heads before the unit's first */
-            sp++;
-        if (s->sample && (sp == se || *sp >= base + tt))
-            continue;
+    for (int64_t h = h0; h < h1 && !rc; h++) {
         double t0 = as_now();
         if ((rc = hs_read_head(u, s->f64, h, buf, err)))
             break;
         hs_read_seconds += as_now() - t0;
         hs_read_bytes += (double)(tt * esz);
         uint64_t head_nf = 0;
+        if (kept)
+            kept = hs_keep_head(u, kept, h, buf, packed, esz);
         if (ph == HS_PH_WINDOW) {
             head_nf = hs_window_count(s, buf, tt, acc);
-            if (cache)
-                hs_pack(cache->tri + (size_t)(h - u->part0) * (size_t)(T * (T + 1) / 2), buf, T, sizeof(float));
-        } else if (s->sample) {
-            for (; sp < se && *sp < base + tt; sp++) {
-                size_t k = (size_t)(*sp - base);
-                double v = s->f64 ? ((const double *)buf)[k] : ((const float *)buf)[k];
-                if (!isfinite(v)) {
-                    head_nf++;
-                    continue;
-                }
-                hs_radix_count(&x, s->f64 ? as_hs_key64(v) : as_hs_key32((float)v));
-                n++;
-            }
         } else if (s->f64) {
             const double *v = buf;
             for (size_t k = 0; k < tt; k++) {
@@ -562,9 +755,7 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
         /* non-finite values are reported by the first full pass over them */
         int first_full = ph == HS_PH_WINDOW || (ph == HS_PH_RADIX && rr == 0 && !hs_windowed(s));
         if (head_nf && c->non_finite == HS_NF_ERROR && first_full)
-            rc = as_error_set(err, AS_ERR_INPUT, "model '%s' layer %lld head %lld: %llu non-finite values in '%s' "
-                              "(set stages.histsim.non_finite: skip to leave them out)", u->model,
-                              (long long)u->layer, (long long)h, (unsigned long long)head_nf, c->input);
+            rc = hs_non_finite_error(c, u, h, head_nf, err);
         nonfinite += head_nf;
     }
     if (ph == HS_PH_RADIX && rr == 0) {
@@ -572,6 +763,7 @@ static int hs_prepass(const void *cfg, const void *state, int round, struct as_u
         acc[HS_DIGITS + 1] += nonfinite;
     }
     free(buf);
+    free(packed);
     return rc;
 }
 
@@ -646,6 +838,41 @@ static void hs_choose_window(const struct hs_cfg *c, struct hs_state *s, const u
     s->win_buckets[q] = (int)(bh - bl + 1);
 }
 
+/* GATHER: the order statistics of the sample from its gathered keys, sorted: the keys the radix
+ * selection over the sample finds. */
+static int hs_gather_reduce(const struct hs_cfg *c, struct hs_state *s, const uint64_t *sum, struct as_error *err)
+{
+    uint64_t m = s->n_sample, n = 0, nf = 0;
+    uint64_t *keys = as_xmalloc((size_t)(m ? m : 1) * sizeof *keys), *tmp = as_xmalloc((size_t)(m ? m : 1) * sizeof *tmp);
+    size_t *cnt = as_xmalloc((size_t)HS_DIGITS * sizeof *cnt);
+    int rc = 0;
+    for (uint64_t k = 0; k < m && !rc; k++) {
+        if (sum[k] == 0)
+            rc = as_error_set(err, AS_ERR_INTERNAL, "sampled element %llu of '%s' was read by no unit",
+                              (unsigned long long)s->sample[k], c->input);
+        else if (sum[k] == HS_GATHER_NONFINITE)
+            nf++;
+        else
+            keys[n++] = sum[k] - 1;
+    }
+    s->n = n;
+    s->nonfinite = nf;
+    if (!rc && n == 0)
+        rc = as_error_set(err, AS_ERR_INPUT, "tensor '%s' has no finite values", c->input);
+    if (!rc) {
+        hs_sort_u64(keys, tmp, cnt, (size_t)n, s->key_bits);
+        for (int q = 0; q < 2; q++)
+            as_hs_rank(c->q[q], n, s->f64, &s->target[2 * q], &s->target[2 * q + 1], &s->w[q]);
+        for (int t = 0; t < HS_TARGETS; t++)
+            s->prefix[t] = keys[s->target[t]];
+        hs_make_edges(c, s);
+    }
+    free(keys);
+    free(tmp);
+    free(cnt);
+    return rc;
+}
+
 static int hs_prepass_reduce(const void *cfg, void *state, int round, const uint64_t *sum, int *more,
                              struct as_error *err)
 {
@@ -654,6 +881,10 @@ static int hs_prepass_reduce(const void *cfg, void *state, int round, const uint
     int rr;
     enum hs_phase ph = hs_phase_of(s, round, &rr);
     *more = 1;
+    if (ph == HS_PH_GATHER) {
+        *more = 0;
+        return hs_gather_reduce(c, s, sum, err);
+    }
     if (ph == HS_PH_SAMPLE) {
         hs_choose_window(c, s, sum, 0);
         hs_choose_window(c, s, sum, 1);
@@ -742,23 +973,33 @@ static int hs_run_part(const void *cfg, const void *state, struct as_unit *u, co
 {
     const struct hs_cfg *c = cfg;
     const struct hs_state *s = state;
-    int64_t T = u->shape->seq_len;
+    int64_t T = u->shape->seq_len, h0, h1;
+    hs_heads(u, &h0, &h1);
     int nb = c->n_edges - 1;
-    size_t tt = (size_t)(T * T), tp = (size_t)(T * (T + 1) / 2), esz = s->f64 ? 8 : 4;
-    struct hs_cache_layer *cache = s->f64 ? NULL : hs_cache_find(u, 1);
-    void *buf = cache ? NULL : as_xmalloc(tt * esz), *packed = cache ? NULL : as_xmalloc(tp * esz);
+    size_t tp = (size_t)(T * (T + 1) / 2), esz = s->f64 ? 8 : 4;
+    struct hs_kept *kept = hs_kept_find(u, h0, 1);
+    int from_spill = kept && !kept->tri; /* 0 once a spill read failed */
+    void *buf = NULL, *packed = kept && kept->tri ? NULL : as_xmalloc(tp * esz);
     uint64_t *cd = as_xcalloc((size_t)nb * 2, sizeof *cd), *cl = cd + nb;
     struct hs_head_rec *rec = (struct hs_head_rec *)out;
     int rc = 0;
-    for (int64_t h = u->part0; h < u->part1; h++) {
+    if (!kept)
+        hs_keep_totals.reread++;
+    for (int64_t h = h0; h < h1; h++) {
         memset(cd, 0, (size_t)nb * 2 * sizeof *cd);
         uint64_t nf_d = 0, nf_l = 0;
         double sd = 0, sl = 0;
-        const void *p = cache ? (const void *)(cache->tri + (size_t)(h - u->part0) * tp) : packed;
-        if (!cache) {
-            if ((rc = hs_read_head(u, s->f64, h, buf, err)))
+        const void *p = kept && kept->tri ? (const void *)((const char *)kept->tri + (size_t)(h - h0) * tp * esz) : packed;
+        if (from_spill && as_hs_spill_read(((struct hs_scratch *)*u->scratch)->spill, packed, tp * esz,
+                                           kept->spill_off + (int64_t)((size_t)(h - h0) * tp * esz))) {
+            from_spill = 0; /* the spill lost it: this head and the next ones from the input */
+            hs_keep_totals.spill_failed++;
+        }
+        if (!(kept && kept->tri) && !from_spill) {
+            if (!buf)
+                buf = as_xmalloc((size_t)(hs_tri_rows(T) * T) * esz);
+            if ((rc = hs_read_tri(u, s->f64, h, buf, packed, err)))
                 break;
-            hs_pack(packed, buf, T, esz);
         }
         if (s->f64) {
             as_hs_hist64(p, (size_t)T, s->e64, c->n_edges, cd, &nf_d, &sd);
@@ -774,7 +1015,7 @@ static int hs_run_part(const void *cfg, const void *state, struct as_unit *u, co
             break;
         }
         uint64_t n_d = (uint64_t)T - nf_d, n_l = (uint64_t)T * (uint64_t)(T - 1) / 2 - nf_l;
-        struct hs_head_rec *o = &rec[h - u->part0];
+        struct hs_head_rec *o = &rec[h - h0];
         o->within_diag = as_hs_within(cd, nb);
         o->within_lower = as_hs_within(cl, nb);
         o->js = as_hs_js_similarity(cd, cl, nb);
@@ -782,8 +1023,10 @@ static int hs_run_part(const void *cfg, const void *state, struct as_unit *u, co
         o->mean_lower = n_l ? sl / (double)n_l : NAN;
         o->non_finite = (int64_t)(nf_d + nf_l);
     }
-    if (cache)
-        hs_cache_drop(cache);
+    if (kept) {
+        hs_keep_totals.from_spill += from_spill;
+        hs_kept_free(*u->scratch, kept);
+    }
     free(buf);
     free(packed);
     free(cd);
@@ -847,6 +1090,8 @@ static int hs_finalize(const void *cfg, const void *state, const char *model, co
     as_stage_out_vec(out, "quantile_values", s->qval, 2);
     as_stage_out_i64(out, "values_counted", (int64_t)s->n);
     as_stage_out_i64(out, "non_finite_skipped", (int64_t)s->nonfinite);
+    /* sampled mode gathers and sorts the sample, which finds what the radix selection it replaced
+     * found: the attribute keeps that name */
     as_stage_out_str(out, "quantile_search",
                      s->window_hit ? "sample window" : hs_windowed(s) ? "sample window missed, radix" : "radix");
     as_stage_out_options(out, hs_options, c);

@@ -85,6 +85,20 @@ double as_hs_within(const uint64_t *counts, int n_bins);
 /* 1 - JS(p, q), p and q from counts as above then the notebook's extra 1e-12 smoothing; natural log. */
 double as_hs_js_similarity(const uint64_t *cp, const uint64_t *cq, int n_bins);
 
+/* What the stage (histsim.c) did with the head ranges of its full pass, totals of this process
+ * (all models), for tests and benchmarks; none of it changes a result. */
+struct as_hs_keep_stats {
+    uint64_t memory;               /* kept in memory (cache_mb) */
+    uint64_t spilled;              /* written to a spill file ... */
+    uint64_t spill_dropped;        /* ... of which a write failed (run() reads the input again) */
+    uint64_t from_spill;           /* run() read back from a spill file in full */
+    uint64_t spill_failed;         /* run() met a failed spill read (read the rest from the input) */
+    uint64_t reread;               /* run() found nothing kept: read the triangles from the input */
+};
+void as_hs_keep_stats(struct as_hs_keep_stats *out);
+/* Zero the counters and the read-speed probe that turns the memory cache off (see histsim.c). */
+void as_hs_keep_stats_reset(void);
+
 /* ---- naive twins (histsim_ref.c), double precision, obviously correct */
 /* The k-th smallest (0-based) of n finite floats (copies and sorts). */
 double as_hs_select_ref(const double *x, size_t n, uint64_t k);
