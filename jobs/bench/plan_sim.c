@@ -28,6 +28,10 @@
  *     reach: all bytes at min(fs, nodes * node) GB/s plus the compute spread evenly;
  *   - with --compare: each RESULTS file's own models at its own mpi_size, next to what was
  *     measured there (max and mean busy, balance, predicted / measured), to check the model.
+ * Units are planned as the driver plans them (pipeline/plan: as_plan_pieces with split: auto,
+ * as_plan_schedule): whole layers, or pieces of the layers of stages that split (histsim's heads,
+ * monotonicity's row and column blocks), the two phases scheduled one after the other; "largest
+ * unit" is the largest task, and balance is total / (ranks * sum over phases of the max load).
  * Busy time only: start-up, the collective prepass waits and writing the file are not modelled.
  * Built as a CMake target of attnstat (jobs/bench/CMakeLists.txt: links as_plan, as_results). */
 #include <hdf5.h>
@@ -100,8 +104,8 @@ static void stages_add(struct stage_set *ss, const char *name)
     ss->ops[ss->n++] = ops;
 }
 
-/* Cost (and, in *bytes, input bytes) of one unit of model m. */
-static double unit_cost(const struct stage_set *ss, const struct model_shape *m, double *bytes)
+/* The shape (cost, bytes, phases) of each stage on one layer of model m. */
+static void stage_shapes(const struct stage_set *ss, const struct model_shape *m, struct as_stage_shape *out)
 {
     struct as_tensor_info ti = { .dtype = AS_DTYPE_F32, .ndim = 4, .data_offset = -1 };
     int64_t shape[4] = { m->layers, m->heads, m->seq_len, m->seq_len };
@@ -111,52 +115,91 @@ static double unit_cost(const struct stage_set *ss, const struct model_shape *m,
         s *= (int)shape[d];
     }
     const struct as_tensor_info *info[AS_STAGE_MAX_INPUTS] = { &ti, &ti, &ti, &ti };
-    double c = 0;
-    *bytes = 0;
     for (int i = 0; i < ss->n; i++) {
-        struct as_stage_shape sh = { 0 };
         struct as_error err = { 0 };
-        if (ss->ops[i]->shape(ss->cfg[i], info, &sh, &err))
+        memset(&out[i], 0, sizeof out[i]);
+        if (ss->ops[i]->shape(ss->cfg[i], info, &out[i], &err))
             die("stage shape() refused a model: %s", err.msg);
-        c += sh.unit_cost;
-        *bytes += (double)sh.unit_bytes;
     }
-    return c;
 }
 
-/* LPT over the (model, layer) units of models[], as the driver plans them, each unit weighted by
- * its time under tm */
+/* The driver's plan of models[] on nranks ranks (pipeline/plan: whole layers, or pieces of a
+ * split stage's layer with `split: auto`, LPT per phase), each task weighted by its time under tm. */
 static struct sim simulate(const struct stage_set *ss, const struct model_shape *models, int n, int nranks,
                            struct timing tm)
 {
     struct sim r = { 0 };
-    for (int i = 0; i < n; i++)
-        r.units += models[i].layers;
-    struct as_unit_desc *u = calloc((size_t)r.units, sizeof *u);
-    int *owner = calloc((size_t)r.units, sizeof *owner);
-    r.load = calloc((size_t)nranks, sizeof *r.load);
-    if (!u || !owner || !r.load)
+    struct as_stage_shape *sh = calloc((size_t)n * MAX_STAGES, sizeof *sh);
+    if (!sh)
         die("%s", "out of memory");
-    int64_t k = 0;
+    double target[2] = { 0, 0 };
     for (int i = 0; i < n; i++) {
-        double b, c = unit_cost(ss, &models[i], &b);
-        double t = c * tm.spc + (tm.rank_bps > 0 ? b * tm.read_factor / tm.rank_bps : 0);
-        for (int64_t l = 0; l < models[i].layers; l++, k++) {
-            u[k] = (struct as_unit_desc){ .model = i, .layer = l, .cost = t, .bytes = (int64_t)b };
-            r.total += t;
-            r.bytes += b;
-            if (t > r.largest)
-                r.largest = t;
+        r.units += models[i].layers;
+        stage_shapes(ss, &models[i], sh + (size_t)i * MAX_STAGES);
+        for (int k = 0; k < ss->n; k++) {
+            const struct as_stage_shape *x = &sh[(size_t)i * MAX_STAGES + k];
+            target[0] += (double)models[i].layers * (x->n_phases ? x->phase_cost[0] : x->unit_cost);
+            target[1] += (double)models[i].layers * (x->n_phases > 1 ? x->phase_cost[1] : 0);
         }
     }
-    as_plan_assign(u, (size_t)r.units, nranks, owner, r.load);
-    for (int q = 0; q < nranks; q++)
-        if (r.load[q] > r.max)
-            r.max = r.load[q];
+    target[0] /= 16.0 * nranks; /* as as_plan_reassign */
+    target[1] /= 16.0 * nranks;
+    size_t cap = 1024, nt = 0;
+    struct as_unit_desc *t = malloc(cap * sizeof *t);
+    if (!t)
+        die("%s", "out of memory");
+#define PUSH(task)                                                                                                     \
+    do {                                                                                                               \
+        if (nt == cap && !(t = realloc(t, (cap *= 2) * sizeof *t)))                                                    \
+            die("%s", "out of memory");                                                                                \
+        t[nt++] = (task);                                                                                              \
+    } while (0)
+    for (int i = 0; i < n; i++)
+        for (int64_t l = 0; l < models[i].layers; l++) {
+            struct as_unit_desc whole = { .model = i, .layer = l, .stage = -1 };
+            double whole_bytes = 0;
+            for (int k = 0; k < ss->n; k++) {
+                const struct as_stage_shape *x = &sh[(size_t)i * MAX_STAGES + k];
+                int64_t np[2];
+                as_plan_pieces(x, x->unit_cost, target, nranks > 1 ? AS_SPLIT_AUTO : AS_SPLIT_OFF, np);
+                r.bytes += (double)x->unit_bytes;
+                if (!np[0]) {
+                    whole.cost += x->unit_cost * tm.spc;
+                    whole_bytes += (double)x->unit_bytes;
+                    continue;
+                }
+                for (int f = 0; f < x->n_phases; f++)
+                    for (int64_t b = 0; b < np[f]; b++) {
+                        int64_t p0 = b * x->parts[f] / np[f], p1 = (b + 1) * x->parts[f] / np[f];
+                        double share = (double)(p1 - p0) / (double)x->parts[f], bytes = f ? 0 : x->unit_bytes * share;
+                        double sec = x->phase_cost[f] * share * tm.spc +
+                                     (tm.rank_bps > 0 ? bytes * tm.read_factor / tm.rank_bps : 0);
+                        PUSH(((struct as_unit_desc){ .model = i, .layer = l, .cost = sec, .bytes = (int64_t)bytes,
+                                                     .stage = k, .phase = f, .part0 = p0, .part1 = p1 }));
+                    }
+            }
+            if (whole.cost > 0 || whole_bytes > 0) {
+                whole.cost += tm.rank_bps > 0 ? whole_bytes * tm.read_factor / tm.rank_bps : 0;
+                whole.bytes = (int64_t)whole_bytes;
+                PUSH(whole);
+            }
+        }
+#undef PUSH
+    int *owner = calloc(nt + 1, sizeof *owner);
+    r.load = calloc((size_t)nranks, sizeof *r.load);
+    if (!owner || !r.load)
+        die("%s", "out of memory");
+    for (size_t k = 0; k < nt; k++) {
+        r.total += t[k].cost;
+        if (t[k].cost > r.largest)
+            r.largest = t[k].cost;
+    }
+    r.balance = as_plan_schedule(t, nt, nranks, owner, r.load);
     r.mean = r.total / nranks;
-    r.balance = as_plan_balance(r.load, nranks);
-    free(u);
+    r.max = r.balance > 0 ? r.mean / r.balance : 0; /* the predicted wall: sum over phases of the max load */
+    free(t);
     free(owner);
+    free(sh);
     return r;
 }
 
