@@ -170,25 +170,61 @@ int as_plan_build(struct as_plan *p, const struct as_config *cfg, const struct a
     return 0;
 }
 
+/* Whether journal records of (key, layer) belong to stage s of model i. */
+static int record_matches(const struct as_plan *p, int i, int s, const uint64_t key[2], int64_t layer)
+{
+    const struct as_plan_model *mr = &p->models[i];
+    const struct as_plan_stage *ps = &mr->st[s];
+    return !mr->failed && ps->active && layer >= 0 && layer < ps->shape.n_layers && mr->key[s][0] == key[0] &&
+           mr->key[s][1] == key[1];
+}
+
 int as_plan_mark_done(struct as_plan *p, const uint64_t key[2], int64_t layer, uint64_t row_len,
                       void (*found)(int model, int stage, void *arg), void *arg)
 {
     int n = 0;
-    for (int i = 0; i < p->n_models; i++) {
-        struct as_plan_model *mr = &p->models[i];
-        if (mr->failed || layer < 0 || layer >= mr->n_layers)
-            continue;
+    for (int i = 0; i < p->n_models; i++)
         for (int s = 0; s < p->cfg->n_stages; s++) {
-            const struct as_plan_stage *ps = &mr->st[s];
-            if (!ps->active || layer >= ps->shape.n_layers || mr->key[s][0] != key[0] || mr->key[s][1] != key[1] ||
-                row_len != ps->row_size)
+            if (!record_matches(p, i, s, key, layer) || row_len != p->models[i].st[s].row_size)
                 continue;
-            p->stage_done[(mr->first_unit + (size_t)layer) * (size_t)p->cfg->n_stages + (size_t)s] = 1;
+            p->stage_done[(p->models[i].first_unit + (size_t)layer) * (size_t)p->cfg->n_stages + (size_t)s] = 1;
             if (found)
                 found(i, s, arg);
             n++;
         }
-    }
+    return n;
+}
+
+int as_plan_mark_parts(struct as_plan *p, const uint64_t key[2], int64_t layer, int64_t p0, int64_t p1,
+                       uint64_t len, void (*found)(int model, int stage, void *arg), void *arg)
+{
+    int n = 0;
+    for (int i = 0; i < p->n_models; i++)
+        for (int s = 0; s < p->cfg->n_stages; s++) {
+            unsigned char *done = as_plan_parts_done(p, i, s);
+            if (!done || !record_matches(p, i, s, key, layer))
+                continue;
+            const struct as_stage_shape *sh = &p->models[i].st[s].shape;
+            const struct as_stage_ops *ops = p->cfg->stages[s].ops;
+            const void *scfg = p->cfg->stages[s].cfg;
+            int last = sh->n_phases - 1;
+            int64_t P = sh->parts[last];
+            if (p0 < 0 || p0 >= p1 || p1 > P ||
+                len != ops->part_offset(scfg, sh, last, p1) - ops->part_offset(scfg, sh, last, p0))
+                continue;
+            memset(done + layer * P + p0, 1, (size_t)(p1 - p0));
+            int all = 1;
+            for (int64_t k = 0; k < P && all; k++)
+                all = done[layer * P + k];
+            if (all) {
+                size_t at = (p->models[i].first_unit + (size_t)layer) * (size_t)p->cfg->n_stages + (size_t)s;
+                p->stage_done[at] = 1;
+                p->from_parts[at] = 1;
+            }
+            if (found)
+                found(i, s, arg);
+            n++;
+        }
     return n;
 }
 

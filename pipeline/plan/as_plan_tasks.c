@@ -130,38 +130,3 @@ void as_plan_reassign(struct as_plan *p)
     }
 }
 
-int as_plan_mark_parts(struct as_plan *p, const uint64_t key[2], int64_t layer, int64_t p0, int64_t p1,
-                       uint64_t len, void (*found)(int model, int stage, void *arg), void *arg)
-{
-    int n = 0;
-    for (int i = 0; i < p->n_models; i++) {
-        struct as_plan_model *mr = &p->models[i];
-        if (mr->failed || layer < 0 || layer >= mr->n_layers)
-            continue;
-        for (int s = 0; s < p->cfg->n_stages; s++) {
-            const struct as_plan_stage *ps = &mr->st[s];
-            unsigned char *done = as_plan_parts_done(p, i, s);
-            if (!done || layer >= ps->shape.n_layers || mr->key[s][0] != key[0] || mr->key[s][1] != key[1])
-                continue;
-            const struct as_stage_ops *ops = p->cfg->stages[s].ops;
-            const void *scfg = p->cfg->stages[s].cfg;
-            int last = ps->shape.n_phases - 1;
-            int64_t P = ps->shape.parts[last];
-            if (p0 < 0 || p0 >= p1 || p1 > P ||
-                len != ops->part_offset(scfg, &ps->shape, last, p1) - ops->part_offset(scfg, &ps->shape, last, p0))
-                continue;
-            memset(done + layer * P + p0, 1, (size_t)(p1 - p0));
-            int all = 1;
-            for (int64_t k = 0; k < P && all; k++)
-                all = done[layer * P + k];
-            if (all) {
-                p->stage_done[idx(p, mr->first_unit + (size_t)layer, s)] = 1;
-                p->from_parts[idx(p, mr->first_unit + (size_t)layer, s)] = 1;
-            }
-            if (found)
-                found(i, s, arg);
-            n++;
-        }
-    }
-    return n;
-}

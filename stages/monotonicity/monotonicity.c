@@ -325,9 +325,7 @@ static int mono_run_part(const void *cfgp, const void *state, struct as_unit *u,
     const double *C = (const double *)prev;
     if (mono_use_ref(c, T)) {
         double *ct = as_xmalloc((size_t)(T * T) * sizeof *ct);
-        for (int64_t i = 0; i < T; i++)
-            for (int64_t k = 0; k < T; k++)
-                ct[k * T + i] = C[i * T + k];
+        as_mono_transpose_cols(C, T, 0, T, ct);
         struct as_mono_stats st;
         as_mono_count_ref(ct, T, c->eps, &st);
         memcpy(out, &st, sizeof st);
@@ -337,12 +335,7 @@ static int mono_run_part(const void *cfgp, const void *state, struct as_unit *u,
     int64_t k0 = mono_col_bound(T, sh->parts[1], u->part0), k1 = mono_col_bound(T, sh->parts[1], u->part1);
     double *ct = as_xmalloc((size_t)((k1 - k0) * T) * sizeof *ct);
     double *work = as_xmalloc((size_t)as_mono_work_size(T) * sizeof *work);
-    enum { B = 32 };
-    for (int64_t i0 = 0; i0 < T; i0 += B) /* ct = columns [k0, k1) of C, transposed in tiles */
-        for (int64_t kb = k0; kb < k1; kb += B)
-            for (int64_t i = i0; i < i0 + B && i < T; i++)
-                for (int64_t k = kb; k < kb + B && k < k1; k++)
-                    ct[(k - k0) * T + i] = C[i * T + k];
+    as_mono_transpose_cols(C, T, k0, k1, ct);
     as_mono_count_cols(ct, T, k0, k1, c->eps, work, (struct as_mono_col *)out);
     free(ct);
     free(work);

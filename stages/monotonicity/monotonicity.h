@@ -65,6 +65,8 @@ void as_mono_cumsum_rows(const double *acc, int64_t ld_acc, int64_t i0, int64_t 
  * A = acc / H, C = row-wise cumulative sum of A (sequential, j = 0..T-1; acc is overwritten
  * with C), and ct (T, T) = C transposed: ct[k*T + i] = C[i][k]. */
 void as_mono_cumsum_t(double *acc, int64_t T, int64_t H, double *ct);
+/* Columns [k0, k1) of c (T, T) row-major, transposed in tiles: ct[(k - k0)*T + i] = c[i*T + k]. */
+void as_mono_transpose_cols(const double *c, int64_t T, int64_t k0, int64_t k1, double *ct);
 
 /* Violation statistics from ct (T, T), C transposed (column k of C at ct + k*T).
  * eps >= 0 and finite; ct finite. work: as_mono_work_size(T) doubles, scratch. */

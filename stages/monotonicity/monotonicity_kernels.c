@@ -193,19 +193,18 @@ void as_mono_cumsum_rows(const double *acc, int64_t ld_acc, int64_t i0, int64_t 
 
 void as_mono_cumsum_t(double *acc, int64_t T, int64_t H, double *ct)
 {
-    for (int64_t i = 0; i < T; i++) {
-        double *r = acc + i * T, run = 0;
-        for (int64_t j = 0; j < T; j++) {
-            run += j <= i ? r[j] / (double)H : 0.0;
-            r[j] = run;
-        }
-    }
+    as_mono_cumsum_rows(acc, T, 0, T, T, H, acc); /* in place: each entry is read before it is written */
+    as_mono_transpose_cols(acc, T, 0, T, ct);
+}
+
+void as_mono_transpose_cols(const double *c, int64_t T, int64_t k0, int64_t k1, double *ct)
+{
     enum { B = 32 };
     for (int64_t i0 = 0; i0 < T; i0 += B)
-        for (int64_t k0 = 0; k0 < T; k0 += B)
+        for (int64_t kb = k0; kb < k1; kb += B)
             for (int64_t i = i0; i < i0 + B && i < T; i++)
-                for (int64_t k = k0; k < k0 + B && k < T; k++)
-                    ct[k * T + i] = acc[i * T + k];
+                for (int64_t k = kb; k < kb + B && k < k1; k++)
+                    ct[(k - k0) * T + i] = c[i * T + k];
 }
 
 /* ---- counting */
